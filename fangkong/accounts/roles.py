@@ -1,0 +1,53 @@
+"""What each role may do, and at which kind of area each role works."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from fangkong.accounts.models import Role
+from fangkong.places.models import AreaKind
+
+
+class Can(StrEnum):
+    VIEW_REGISTRY = "view_registry"  # areas, buildings, households, residents (masked)
+    EDIT_RESIDENTS = "edit_residents"
+    REVEAL_PHONE = "reveal_phone"  # one click, audited
+    REVEAL_ID_NUMBER = "reveal_id_number"  # higher permission, audited
+    VIEW_AUDIT = "view_audit"
+    MANAGE_STAFF = "manage_staff"
+
+
+ROLE_AREA_KINDS: dict[str, frozenset[str]] = {
+    Role.ADMIN: frozenset({AreaKind.CITY, AreaKind.DISTRICT}),
+    Role.STREET_OFFICER: frozenset({AreaKind.STREET}),
+    Role.COMMUNITY_SECRETARY: frozenset({AreaKind.COMMUNITY}),
+    Role.COMMUNITY_WORKER: frozenset({AreaKind.COMMUNITY}),
+    Role.GRID_WORKER: frozenset({AreaKind.GRID}),
+    Role.GATE_GUARD: frozenset({AreaKind.COMMUNITY}),
+    Role.VOLUNTEER: frozenset({AreaKind.COMMUNITY}),
+}
+
+_REGISTRY = {Can.VIEW_REGISTRY}
+_WORKER = _REGISTRY | {Can.EDIT_RESIDENTS, Can.REVEAL_PHONE}
+_LEAD = _WORKER | {Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT}
+
+ROLE_CAPABILITIES: dict[str, frozenset[Can]] = {
+    Role.ADMIN: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT,
+                                       Can.MANAGE_STAFF}),
+    Role.STREET_OFFICER: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.VIEW_AUDIT}),
+    Role.COMMUNITY_SECRETARY: frozenset(_LEAD | {Can.MANAGE_STAFF}),
+    Role.COMMUNITY_WORKER: frozenset(_WORKER),
+    Role.GRID_WORKER: frozenset(_WORKER),
+    # Guards and volunteers see residents only through their own features (gates, tasks).
+    Role.GATE_GUARD: frozenset(),
+    Role.VOLUNTEER: frozenset(),
+}
+
+
+def can(user, capability: Can) -> bool:  # noqa: ANN001 - any Django user
+    """True when the user's role grants the capability. Superusers may do everything."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return capability in ROLE_CAPABILITIES.get(user.role, frozenset())

@@ -1,0 +1,83 @@
+"""Staff accounts and API tokens."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fangkong.accounts.models import ApiToken, Role, User
+from fangkong.accounts.roles import ROLE_AREA_KINDS
+from fangkong.audit.models import AuditAction
+from fangkong.audit.services import audit_record
+from fangkong.places.models import Area, AreaKind
+
+TOKEN_PREFIX = "fk_"
+
+
+@transaction.atomic
+def staff_create(*, username: str, password: str, role: str, area: Area, full_name: str = "",
+                 by=None, check_password: bool = True) -> User:  # noqa: ANN001
+    """Create a staff user with one role at one area of the kind that role works at."""
+    errors: dict[str, list[str]] = {}
+    username = username.strip()
+    if not username:
+        errors["username"] = [_("Enter a user name.")]
+    elif User.objects.filter(username__iexact=username).exists():
+        errors["username"] = [_("This user name is taken.")]
+    if role not in Role.values:
+        errors["role"] = [_("Unknown role “%(role)s”.") % {"role": role}]
+    elif area.kind not in ROLE_AREA_KINDS[role]:
+        kinds = "、".join(str(AreaKind(k).label) for k in sorted(ROLE_AREA_KINDS[role]))
+        errors["area"] = [_("A %(role)s works at a %(kinds)s, not at a %(kind)s.") % {
+            "role": Role(role).label, "kinds": kinds, "kind": AreaKind(area.kind).label}]
+    user = User(username=username, role=role, area=area, full_name=full_name.strip())
+    if check_password:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            errors["password"] = list(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+    user.set_password(password)
+    user.save()
+    audit_record(by=by, action=AuditAction.STAFF_CREATE, object_type="user", object_id=user.pk,
+                 object_label=username, area_path=area.path,
+                 changes={"role": ["", role], "area": ["", area.path]})
+    return user
+
+
+@transaction.atomic
+def api_token_create(*, user: User, name: str, expires_at: datetime | None = None,
+                     by=None) -> tuple[ApiToken, str]:  # noqa: ANN001
+    """Create a token for an integration acting as `user`. Returns the row and the clear
+    token, which is shown once and never stored."""
+    clear = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name.strip() or "api",
+                                    prefix=clear[len(TOKEN_PREFIX):][:8],
+                                    digest=ApiToken.digest_of(clear), expires_at=expires_at)
+    audit_record(by=by or user, action=AuditAction.TOKEN_CREATE, object_type="api_token",
+                 object_id=token.pk, object_label=token.name,
+                 area_path=user.area.path if user.area_id else "")
+    return token, clear
+
+
+def api_token_user(clear: str) -> User | None:
+    """The active user behind a bearer token, or None. Marks the token as used."""
+    if not clear.startswith(TOKEN_PREFIX):
+        return None
+    token = (ApiToken.objects.select_related("user", "user__area")
+             .filter(digest=ApiToken.digest_of(clear), revoked_at__isnull=True).first())
+    now = timezone.now()
+    if token is None or (token.expires_at and token.expires_at <= now):
+        return None
+    if not token.user.is_active:
+        return None
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user

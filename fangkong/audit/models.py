@@ -1,0 +1,51 @@
+"""The append-only audit log: who saw unmasked personal data, who exported what, who
+changed a resident (before/after, masked). UPDATE and DELETE are refused by database
+triggers (see migration 0002), not only by the model."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditAction(models.TextChoices):
+    REVEAL_PHONE = "reveal_phone", _("Viewed full phone")
+    REVEAL_ID_NUMBER = "reveal_id_number", _("Viewed full ID number")
+    EXPORT = "export", _("Exported data")
+    RESIDENT_CREATE = "resident_create", _("Added resident")
+    RESIDENT_UPDATE = "resident_update", _("Changed resident")
+    RESIDENT_MOVE_OUT = "resident_move_out", _("Marked resident moved out")
+    HOUSEHOLD_CREATE = "household_create", _("Added household")
+    STAFF_CREATE = "staff_create", _("Added staff member")
+    TOKEN_CREATE = "token_create", _("Created API token")
+    LOGIN_FAILED = "login_failed", _("Failed login")
+
+
+class AuditEvent(models.Model):
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    # No foreign key: the log outlives accounts and must never be rewritten by a cascade.
+    actor_id = models.BigIntegerField(null=True)
+    actor_name = models.CharField(max_length=150)
+    actor_role = models.CharField(max_length=24, blank=True)
+    action = models.CharField(max_length=24, choices=AuditAction.choices)
+    object_type = models.CharField(max_length=32, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_label = models.CharField(max_length=120, blank=True)
+    # Path of the area the object lies in: secretaries read the log of their own subtree.
+    area_path = models.CharField(max_length=255, blank=True, db_index=True)
+    changes = models.JSONField(default=dict, blank=True)  # field -> [before, after], masked
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-at", "-id"]
+
+    def save(self, *args, **kwargs) -> None:  # type: ignore[override]
+        if self.pk is not None:
+            raise PermissionError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[override]
+        raise PermissionError("audit events are append-only")

@@ -1,0 +1,35 @@
+"""Writing to the audit log. Every function here appends; nothing updates or deletes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fangkong.audit.models import AuditEvent
+
+
+def audit_record(
+    *,
+    by,  # noqa: ANN001 - a user, or None for the system
+    action: str,
+    object_type: str = "",
+    object_id: Any = "",
+    object_label: str = "",
+    area_path: str = "",
+    changes: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    """Append one event. Call inside the transaction of the change it records, so that
+    the change and its record commit or roll back together."""
+    return AuditEvent.objects.create(
+        actor_id=getattr(by, "pk", None),
+        actor_name=getattr(by, "username", "") or "system",
+        actor_role=getattr(by, "role", "") or ("superuser" if getattr(by, "is_superuser", False)
+                                                else ""),
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        object_label=object_label[:120],
+        area_path=area_path,
+        changes=changes or {},
+        ip=ip,
+    )

@@ -1,0 +1,174 @@
+"""Writes to the area tree and dwellings, and the roll-up of area figures."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fangkong.places.models import (
+    AREA_LEVELS,
+    CHILD_KIND,
+    Area,
+    AreaKind,
+    AreaStats,
+    Building,
+    Household,
+    household_label,
+)
+
+ELDERLY_AGE = 65
+
+
+@transaction.atomic
+def area_create(*, kind: str, name: str, parent: Area | None, code: str = "",
+                segment: str | None = None) -> Area:
+    """Create an area under `parent`; its path segment is its official code where it has
+    one, else a zero-padded sequence number among its siblings."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": _("Enter the area's name.")})
+    if parent is None:
+        if kind != AreaKind.CITY:
+            raise ValidationError({"parent": _("Only a city can be at the top of the tree.")})
+    elif CHILD_KIND[parent.kind] != kind:
+        raise ValidationError({"kind": _("A %(parent)s can only contain a %(child)s.") % {
+            "parent": AreaKind(parent.kind).label, "child": AreaKind(CHILD_KIND[parent.kind]).label
+            if CHILD_KIND[parent.kind] else "-"}})
+    if segment is None:
+        if code and kind in (AreaKind.CITY, AreaKind.DISTRICT):
+            segment = code
+        else:
+            siblings = Area.objects.filter(parent=parent).count() if parent else 0
+            segment = f"{siblings + 1:03d}" if kind != AreaKind.GRID else f"{siblings + 1:02d}"
+    path = f"{parent.path}.{segment}" if parent else segment
+    if Area.objects.filter(path=path).exists():
+        raise ValidationError({"code": _("An area with this code already exists here.")})
+    area = Area.objects.create(kind=kind, name=name, parent=parent, code=code, path=path,
+                               depth=AREA_LEVELS[kind])
+    AreaStats.objects.create(area=area)
+    return area
+
+
+def _grid_ancestors(grid: Area) -> dict[str, int]:
+    if grid.kind != AreaKind.GRID:
+        raise ValidationError({"grid": _("Buildings belong to a grid.")})
+    community = grid.parent
+    street = community.parent
+    return {"grid_id": grid.pk, "community_id": community.pk, "street_id": street.pk,
+            "district_id": street.parent_id}
+
+
+@transaction.atomic
+def building_create(*, grid: Area, number: int, name: str = "", estate: str = "",
+                    address: str = "", floors: int | None = None, units: int = 1) -> Building:
+    if number < 1:
+        raise ValidationError({"number": _("A building number is 1 or more.")})
+    if Building.objects.filter(grid=grid, estate=estate, number=number).exists():
+        raise ValidationError({"number": _("Building %(n)s already exists in this grid.")
+                               % {"n": number}})
+    building = Building.objects.create(
+        number=number, name=name or f"{number}栋", estate=estate, address=address,
+        floors=floors, units=units, **_grid_ancestors(grid))
+    stats_refresh(grid_ids=[grid.pk])
+    return building
+
+
+@transaction.atomic
+def household_create(*, building: Building, unit: int, room: str, remarks: str = "") -> Household:
+    room = room.strip()
+    if not room:
+        raise ValidationError({"room": _("Enter the room number, e.g. 501.")})
+    if unit < 1 or unit > 99:
+        raise ValidationError({"unit": _("The unit is a number from 1 to 99.")})
+    if Household.objects.filter(building=building, unit=unit, room=room).exists():
+        raise ValidationError({"room": _("This room is already registered in this building.")})
+    household = Household(building=building, unit=unit, room=room, remarks=remarks,
+                          label=household_label(building.name, unit, room))
+    household.copy_scope_from(building)
+    household.save()
+    stats_refresh(grid_ids=[building.grid_id])
+    return household
+
+
+def _grid_figures(grid_ids: list[int] | None, today: date) -> dict[int, dict]:
+    from fangkong.residents.models import Resident, ResidentStatus
+
+    figures: dict[int, dict] = defaultdict(lambda: {"residents": 0, "households": 0,
+                                                    "buildings": 0, "elderly": 0, "by_tag": {}})
+    try:
+        born_by = today.replace(year=today.year - ELDERLY_AGE)
+    except ValueError:  # 29 February
+        born_by = today.replace(year=today.year - ELDERLY_AGE, day=28)
+    grid_filter = Q() if grid_ids is None else Q(grid_id__in=grid_ids)
+    tag_filter = Q() if grid_ids is None else Q(resident__grid_id__in=grid_ids)
+    active = Resident.objects.filter(grid_filter, status=ResidentStatus.ACTIVE)
+    for row in active.values("grid_id").annotate(
+        n=Count("id"), old=Count("id", filter=Q(birth_date__lte=born_by))
+    ).order_by():
+        figures[row["grid_id"]]["residents"] = row["n"]
+        figures[row["grid_id"]]["elderly"] = row["old"]
+    for row in Household.objects.filter(grid_filter).values("grid_id").annotate(
+            n=Count("id")).order_by():
+        figures[row["grid_id"]]["households"] = row["n"]
+    for row in Building.objects.filter(grid_filter).values("grid_id").annotate(
+            n=Count("id")).order_by():
+        figures[row["grid_id"]]["buildings"] = row["n"]
+    through = Resident.tags.through
+    for row in through.objects.filter(tag_filter, resident__status=ResidentStatus.ACTIVE).values(
+            "resident__grid_id", "tag__slug").annotate(n=Count("id")).order_by():
+        figures[row["resident__grid_id"]]["by_tag"][row["tag__slug"]] = row["n"]
+    return figures
+
+
+@transaction.atomic
+def stats_refresh(*, grid_ids: Iterable[int] | None = None, today: date | None = None) -> int:
+    """Recompute the figures of the given grids (all grids when None) from the rows, then
+    re-add every ancestor from its children. Idempotent; returns the grids recomputed."""
+    today = today or timezone.localdate()
+    now = timezone.now()
+    if grid_ids is None:
+        grids = list(Area.objects.filter(kind=AreaKind.GRID).values_list("pk", flat=True))
+        figures = _grid_figures(None, today)
+    else:
+        grids = sorted(set(grid_ids))
+        figures = _grid_figures(grids, today)
+    rows = [AreaStats(area_id=g, refreshed_at=now, **figures[g]) for g in grids]
+    AreaStats.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["area"],
+        update_fields=["residents", "households", "buildings", "elderly", "by_tag",
+                       "refreshed_at"])
+    # Roll up: parents of the touched grids, level by level, from their children's rows.
+    level_ids = set(Area.objects.filter(pk__in=grids).values_list("parent_id", flat=True))
+    if grid_ids is None:
+        level_ids = set(Area.objects.exclude(kind=AreaKind.GRID).values_list("pk", flat=True))
+    kinds = [AreaKind.COMMUNITY, AreaKind.STREET, AreaKind.DISTRICT, AreaKind.CITY]
+    for kind in kinds:
+        parents = list(Area.objects.filter(pk__in=level_ids, kind=kind).values_list(
+            "pk", flat=True)) if grid_ids is not None else list(
+            Area.objects.filter(kind=kind).values_list("pk", flat=True))
+        sums: dict[int, dict] = {p: {"residents": 0, "households": 0, "buildings": 0,
+                                     "elderly": 0, "by_tag": {}} for p in parents}
+        for stats in AreaStats.objects.filter(area__parent_id__in=parents).select_related(
+                "area").only("area__parent_id", "residents", "households", "buildings",
+                             "elderly", "by_tag"):
+            total = sums[stats.area.parent_id]
+            for field in ("residents", "households", "buildings", "elderly"):
+                total[field] += getattr(stats, field)
+            for slug, n in stats.by_tag.items():
+                total["by_tag"][slug] = total["by_tag"].get(slug, 0) + n
+        AreaStats.objects.bulk_create(
+            [AreaStats(area_id=p, refreshed_at=now, **sums[p]) for p in parents],
+            update_conflicts=True, unique_fields=["area"],
+            update_fields=["residents", "households", "buildings", "elderly", "by_tag",
+                           "refreshed_at"])
+        if grid_ids is not None:
+            level_ids = set(Area.objects.filter(pk__in=parents).values_list("parent_id",
+                                                                            flat=True))
+    return len(grids)

@@ -1,0 +1,56 @@
+"""Sealing ID numbers and phones for storage: ciphertext, blind index and masked copy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fangkong.lib import crypto
+from fangkong.lib.idcard import mask_id_number
+from fangkong.lib.phone import PhoneNumber, mask_phone, phone_last4
+
+ID_NUMBER = "id_number"
+PHONE = "phone"
+
+
+@dataclass(frozen=True, slots=True)
+class SealedPhone:
+    sealed: bytes
+    index: str
+    masked: str
+    last4: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class SealedIdNumber:
+    sealed: bytes
+    index: str
+    masked: str
+
+
+def seal_phone(phone: PhoneNumber, keyring: crypto.Keyring | None = None) -> SealedPhone:
+    ring = keyring or crypto.keyring()
+    return SealedPhone(
+        sealed=ring.seal(phone.number, purpose=PHONE),
+        index=ring.blind_index(phone.number, purpose=PHONE),
+        masked=mask_phone(phone.number),
+        last4=phone_last4(phone.number),
+        kind=phone.kind,
+    )
+
+
+def seal_id_number(number: str, keyring: crypto.Keyring | None = None) -> SealedIdNumber:
+    ring = keyring or crypto.keyring()
+    return SealedIdNumber(
+        sealed=ring.seal(number, purpose=ID_NUMBER),
+        index=ring.blind_index(number, purpose=ID_NUMBER),
+        masked=mask_id_number(number),
+    )
+
+
+def id_number_index(number: str) -> str:
+    return crypto.blind_index(number, purpose=ID_NUMBER)
+
+
+def phone_index(number: str) -> str:
+    return crypto.blind_index(number, purpose=PHONE)

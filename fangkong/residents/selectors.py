@@ -1,0 +1,121 @@
+"""Reads of residents, already scoped to the user: the access gate and the search."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from fangkong.accounts.roles import Can, can
+from fangkong.accounts.scope import grid_scope_q
+from fangkong.lib.address import parse_room
+from fangkong.lib.idcard import IdNumberError, parse_id_number
+from fangkong.lib.phone import PhoneError, parse_phone
+from fangkong.lib.text import to_halfwidth
+from fangkong.residents.models import ContactPhone, Resident, ResidentStatus
+from fangkong.residents.personal import id_number_index, phone_index
+
+PAGE_SIZE = 50
+LIST_FIELDS = ("id", "name", "gender", "birth_date", "phone_masked", "id_number_masked",
+               "relation", "status", "household_id", "household__label", "grid_id",
+               "grid__name", "community__name")
+
+
+def residents_for_user(user) -> QuerySet[Resident]:  # noqa: ANN001
+    """Every resident the user may see (any status)."""
+    if not can(user, Can.VIEW_REGISTRY):
+        return Resident.objects.none()
+    return Resident.objects.filter(grid_scope_q(user))
+
+
+def resident_for_user(user, resident_id: int) -> Resident:  # noqa: ANN001
+    """The access gate for residents: the resident, or 404 when it does not exist or lies
+    outside the user's area (never 403, which would confirm that it exists)."""
+    resident = (residents_for_user(user)
+                .select_related("household", "household__building", "grid", "community",
+                                "street", "district")
+                .prefetch_related("tags", "proxies", "other_phones")
+                .filter(pk=resident_id).first())
+    if resident is None:
+        raise Http404
+    return resident
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """How a search box entry was understood, shown back to the user."""
+
+    kind: str  # all | name | initials | last4 | phone | id_number | room
+    text: str
+
+
+def classify(text: str) -> SearchQuery:
+    text = to_halfwidth(text or "").strip()
+    if not text:
+        return SearchQuery("all", "")
+    compact = re.sub(r"[\s\-]", "", text)
+    if re.fullmatch(r"\d{4}", compact):
+        return SearchQuery("last4", compact)
+    if re.fullmatch(r"(\+?86)?1\d{10}", compact) or re.fullmatch(r"0\d{9,11}", compact):
+        return SearchQuery("phone", text)
+    if re.fullmatch(r"\d{17}[\dxX]|\d{15}", compact):
+        return SearchQuery("id_number", compact)
+    if parse_room(text) is not None:
+        return SearchQuery("room", text)
+    if re.fullmatch(r"[A-Za-z]{1,8}", compact):
+        return SearchQuery("initials", compact.lower())
+    return SearchQuery("name", " ".join(text.split()))
+
+
+def resident_search(user, text: str, *, after: int | None = None,  # noqa: ANN001
+                    include_inactive: bool = False, limit: int = PAGE_SIZE,
+                    ) -> tuple[SearchQuery, list[Resident], int | None]:
+    """Search the user's residents by name, pinyin initials, last 4 phone digits, full
+    phone, ID number or room ("3-2-501"). Keyset-paginated by id: returns the query as
+    understood, one page of rows, and the `after` value of the next page (or None)."""
+    query = classify(text)
+    qs = residents_for_user(user)
+    if not include_inactive:
+        qs = qs.filter(status=ResidentStatus.ACTIVE)
+    if query.kind == "last4":
+        # A four-digit entry may also be a room number (1201).
+        others = ContactPhone.objects.filter(last4=query.text).values("resident_id")
+        qs = qs.filter(Q(phone_last4=query.text) | Q(pk__in=others)
+                       | Q(household__room=query.text))
+    elif query.kind == "phone":
+        try:
+            number = parse_phone(query.text).number
+        except PhoneError:
+            qs = qs.none()
+        else:
+            index = phone_index(number)
+            others = ContactPhone.objects.filter(index=index).values("resident_id")
+            qs = qs.filter(Q(phone_index=index) | Q(pk__in=others))
+    elif query.kind == "id_number":
+        try:
+            qs = qs.filter(id_number_index=id_number_index(parse_id_number(query.text).number))
+        except IdNumberError:
+            qs = qs.none()
+    elif query.kind == "room":
+        ref = parse_room(query.text)
+        assert ref is not None
+        room_q = Q(household__building__number=ref.building)
+        if ref.unit is not None:
+            room_q &= Q(household__unit=ref.unit)
+        if ref.room is not None:
+            room_q &= Q(household__room=ref.room)
+        qs = qs.filter(room_q)
+    elif query.kind == "initials":
+        qs = qs.filter(name_initials__startswith=query.text)
+    elif query.kind == "name":
+        qs = qs.filter(name__startswith=query.text)
+    if after is not None:
+        qs = qs.filter(pk__gt=after)
+    rows = list(qs.select_related("household", "grid").only(
+        "id", "name", "gender", "birth_date", "phone_masked", "id_number_masked", "relation",
+        "status", "household__label", "household__id", "grid__name", "grid__id",
+    ).order_by("pk")[: limit + 1])
+    next_after = rows[limit - 1].pk if len(rows) > limit else None
+    return query, rows[:limit], next_after

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import sys
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import connection
+
+from fangkong.places.models import Area
+from fangkong.synth.demo import DEMO_SPEC, DEMO_STAFF, demo_logins, demo_staff_create
+from fangkong.synth.load import load_city
+
+ROLE_NAMES = {"root": "超级管理员 (superuser, /admin/)"}
+
+
+class Command(BaseCommand):
+    help = "Create the database, load the demo city once, print the logins and serve."
+
+    def add_arguments(self, parser) -> None:  # noqa: ANN001
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-serve", action="store_true",
+                            help="prepare the database and print the logins, then exit")
+
+    def handle(self, *args, **options) -> None:
+        err = self.stderr
+        err.write(f"database: {connection.settings_dict['NAME']}")
+        call_command("migrate", interactive=False, verbosity=0)
+        if not Area.objects.exists():
+            err.write(f"loading the demo city ({DEMO_SPEC.residents:,} residents) ...")
+
+            def progress(done: int, total: int) -> None:
+                pct = min(100, done * 100 // max(total, 1))
+                sys.stderr.write(f"\r  [{'#' * (pct // 4):<25}] {pct:3d}%")
+                sys.stderr.flush()
+
+            report = load_city(DEMO_SPEC, progress=progress)
+            sys.stderr.write("\n")
+            err.write(f"loaded {report.residents:,} residents in {report.households:,} "
+                      f"households, {report.grids} grids, in {report.seconds:.1f} s")
+            demo_staff_create()
+        logins = demo_logins()
+        url = f"http://{options['host']}:{options['port']}/"
+        out = self.stdout
+        out.write("")
+        out.write(f"fangkong demo: {url}")
+        out.write("logins (user / password / role):")
+        roles = {u: str(r.label) for u, r, _, _ in DEMO_STAFF}
+        for user, password in logins.items():
+            out.write(f"  {user:<10} {password:<16} {roles.get(user, ROLE_NAMES.get(user, ''))}")
+        if not logins:
+            out.write("  (this database was not created by the demo: use your own accounts)")
+        out.write("")
+        if options["no_serve"]:
+            return
+        call_command("serve", host=options["host"], port=options["port"], no_migrate=True)

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.i18n import set_language
+
+from fangkong.api.router import api
+
+urlpatterns = [
+    path("", include("fangkong.places.urls")),
+    path("residents/", include("fangkong.residents.urls")),
+    path("accounts/", include("fangkong.accounts.urls")),
+    path("audit/", include("fangkong.audit.urls")),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("api/", api.urls),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,53 @@
+"""Shared fixtures: a fixed data key, a small synthetic city, and named personas.
+
+The suite runs on SQLite by default and on PostgreSQL when DATABASE_URL points at one
+(`.ci/run` does both)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+
+# Before Django reads its settings: a fixed data key and a scratch var/ for the tests.
+os.environ.setdefault("FANGKONG_DATA_KEY", base64.urlsafe_b64encode(b"k" * 32).decode())
+os.environ.setdefault("FANGKONG_SECRET_KEY", "test-only-secret-key-not-for-production-use")
+os.environ.setdefault("FANGKONG_VAR_DIR", os.path.join(tempfile.gettempdir(),
+                                                       f"fangkong-test-{os.getuid()}"))
+
+import pytest  # noqa: E402
+
+from tests.factories import City, build_city  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001, ANN201
+    """Load the small synthetic city once per session; tests run in transactions on it."""
+    with django_db_blocker.unblock():
+        build_city()
+    yield
+
+
+@pytest.fixture
+def city(db) -> City:  # noqa: ANN001
+    return City.get()
+
+
+@pytest.fixture
+def grid_worker(city: City):
+    return city.persona("grid_worker")
+
+
+@pytest.fixture
+def community_secretary(city: City):
+    return city.persona("community_secretary")
+
+
+@pytest.fixture
+def street_officer(city: City):
+    return city.persona("street_officer")
+
+
+@pytest.fixture
+def admin_user(city: City):
+    return city.persona("admin")
