@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.i18n import set_language
 
 from fangkong.api.router import api
+from fangkong.places.health import healthz
 
 urlpatterns = [
     path("", include("fangkong.places.urls")),
@@ -12,4 +13,5 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
 ]

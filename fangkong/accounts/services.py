@@ -17,7 +17,7 @@ from fangkong.audit.models import AuditAction
 from fangkong.audit.services import audit_record
 from fangkong.places.models import Area, AreaKind
 
-TOKEN_PREFIX = "fk_"
+TOKEN_PREFIX = "fk_"  # noqa: S105 - a prefix, not a secret
 
 
 @transaction.atomic
@@ -33,8 +33,9 @@ def staff_create(*, username: str, password: str, role: str, area: Area, full_na
     if role not in Role.values:
         errors["role"] = [_("Unknown role “%(role)s”.") % {"role": role}]
     elif area.kind not in ROLE_AREA_KINDS[role]:
-        kinds = "、".join(str(AreaKind(k).label) for k in sorted(ROLE_AREA_KINDS[role]))
-        errors["area"] = [_("A %(role)s works at a %(kinds)s, not at a %(kind)s.") % {
+        kinds = ", ".join(str(AreaKind(k).label) for k in sorted(ROLE_AREA_KINDS[role]))
+        errors["area"] = [_("The role “%(role)s” works at this level: %(kinds)s; "
+                            "the chosen area is a %(kind)s.") % {
             "role": Role(role).label, "kinds": kinds, "kind": AreaKind(area.kind).label}]
     user = User(username=username, role=role, area=area, full_name=full_name.strip())
     if check_password:

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from ninja import Query, Router
+from ninja import Query, Router, Status
 from ninja.decorators import decorate_view
 
 from fangkong.accounts.models import User
@@ -58,13 +58,13 @@ def resident_detail(request: HttpRequest, resident_id: int) -> Resident:
 
 
 @router.post("/residents", response={201: ResidentOut, **errors(400, 401, 403, 404, 422)})
-def resident_add(request: HttpRequest, payload: ResidentIn) -> tuple[int, Resident]:
+def resident_add(request: HttpRequest, payload: ResidentIn) -> Status[Resident]:
     """Register a resident in a household of the caller's area (404 otherwise). Audited."""
     user = actor(request)
     require_registry(user)
     data = _resident_input(user, payload)
     resident = services.resident_create(by=user, data=data, ip=client_ip(request))
-    return 201, resident_for_user(user, resident.pk)
+    return Status(201, resident_for_user(user, resident.pk))
 
 
 @router.patch("/residents/{resident_id}",

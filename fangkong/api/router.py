@@ -9,6 +9,8 @@ cannot do this at all.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,6 +20,7 @@ from fangkong.api import areas, households, residents
 from fangkong.api.auth import SessionAuthWithCsrf, TokenAuth
 
 NOT_FOUND = "Not found."
+FULL_WIDTH_STOPS = ("。", "！", "？", "；")
 
 # Service field names that the API spells differently in its input.
 API_FIELD_NAMES = {"household": "household_id"}
@@ -42,8 +45,18 @@ def refused_input(request: HttpRequest, exc: DjangoValidationError) -> HttpRespo
                         for name, messages in exc.message_dict.items()}
     else:
         field_errors = {NON_FIELD_ERRORS: [str(m) for m in exc.messages]}
-    detail = " ".join(m for messages in field_errors.values() for m in messages)
+    detail = _sentences(m for messages in field_errors.values() for m in messages)
     return api.create_response(request, {"detail": detail, "errors": field_errors}, status=400)
+
+
+def _sentences(messages: Iterable[str]) -> str:
+    # Chinese sentences follow each other without a space; English ones need one.
+    text = ""
+    for message in messages:
+        if text and not text.endswith(FULL_WIDTH_STOPS):
+            text += " "
+        text += message
+    return text
 
 
 @api.exception_handler(Http404)

@@ -42,6 +42,9 @@ class AuditEvent(models.Model):
         verbose_name_plural = _("audit events")
         ordering = ["-at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action}"
+
     def save(self, *args, **kwargs) -> None:  # type: ignore[override]
         if self.pk is not None:
             raise PermissionError("audit events are append-only")

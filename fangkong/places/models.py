@@ -98,6 +98,9 @@ class AreaStats(models.Model):
         verbose_name = _("area figures")
         verbose_name_plural = _("area figures")
 
+    def __str__(self) -> str:
+        return f"figures of area {self.area_id}"
+
 
 class ScopedToGrid(models.Model):
     """Area columns copied from the grid a row belongs to (see SCOPED_KINDS)."""
@@ -141,7 +144,7 @@ class Building(ScopedToGrid):
 class Household(ScopedToGrid):
     building = models.ForeignKey(Building, on_delete=models.PROTECT, related_name="households")
     unit = models.PositiveSmallIntegerField(_("unit"), default=1)
-    room = models.CharField(_("room"), max_length=16)
+    room = models.CharField(_("room"), max_length=16, db_index=True)
     # "3栋2单元501": what people say and search for; kept in step by the services.
     label = models.CharField(_("address"), max_length=100, db_index=True)
     remarks = models.CharField(_("remarks"), max_length=200, blank=True)

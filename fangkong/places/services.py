@@ -37,10 +37,13 @@ def area_create(*, kind: str, name: str, parent: Area | None, code: str = "",
     if parent is None:
         if kind != AreaKind.CITY:
             raise ValidationError({"parent": _("Only a city can be at the top of the tree.")})
+    elif CHILD_KIND[parent.kind] is None:
+        raise ValidationError({"parent": _(
+            "A grid contains buildings and households, not other areas.")})
     elif CHILD_KIND[parent.kind] != kind:
-        raise ValidationError({"kind": _("A %(parent)s can only contain a %(child)s.") % {
-            "parent": AreaKind(parent.kind).label, "child": AreaKind(CHILD_KIND[parent.kind]).label
-            if CHILD_KIND[parent.kind] else "-"}})
+        raise ValidationError({"kind": _("Below a %(parent)s come %(child)s areas.") % {
+            "parent": AreaKind(parent.kind).label,
+            "child": AreaKind(CHILD_KIND[parent.kind]).label}})
     if segment is None:
         if code and kind in (AreaKind.CITY, AreaKind.DISTRICT):
             segment = code

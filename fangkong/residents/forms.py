@@ -10,10 +10,10 @@ from fangkong.residents.services import ResidentInput
 
 
 class ResidentForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=64)
+    name = forms.CharField(label=_("Full name"), max_length=64)
     id_number = forms.CharField(
         label=_("ID number"), required=False, max_length=40,
-        help_text=_("18 characters; the last may be X. Leave empty to keep it unchanged."))
+        help_text=_("18 characters; the last may be X."))
     phone = forms.CharField(label=_("Phone"), required=False, max_length=40,
                             help_text=_("Mobile 13812345678 or landline 027-85551234."))
     gender = forms.ChoiceField(label=_("Gender"), choices=Gender.choices, required=False,

@@ -74,8 +74,9 @@ class Resident(ScopedToGrid):
     household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="residents")
     relation = models.CharField(_("relation to householder"), max_length=16,
                                 choices=Relation.choices, default=Relation.SELF)
-    name = models.CharField(_("name"), max_length=64)
+    name = models.CharField(_("full name"), max_length=64)
     name_initials = models.CharField(max_length=32, db_index=True)  # "zw" for 张伟
+    name_pinyin = models.CharField(max_length=128, db_index=True, default="")  # "zhangwei"
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices,
                               default=Gender.UNKNOWN)
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
@@ -140,6 +141,9 @@ class ContactPhone(models.Model):
             models.UniqueConstraint(fields=["resident", "index"], name="contactphone_unique"),
         ]
 
+    def __str__(self) -> str:
+        return self.masked
+
 
 class Proxy(models.Model):
     """The family member or neighbour who answers for a resident (e.g. an elderly person
@@ -148,7 +152,7 @@ class Proxy(models.Model):
     resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="proxies")
     proxy_resident = models.ForeignKey(Resident, on_delete=models.SET_NULL, null=True,
                                        blank=True, related_name="proxy_for")
-    name = models.CharField(_("name"), max_length=64)
+    name = models.CharField(_("full name"), max_length=64)
     relation = models.CharField(_("relation"), max_length=32)  # "女儿", "邻居"
     phone_sealed = models.BinaryField()
     phone_index = models.CharField(max_length=32, db_index=True)

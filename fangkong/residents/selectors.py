@@ -14,6 +14,7 @@ from fangkong.lib.address import parse_room
 from fangkong.lib.idcard import IdNumberError, parse_id_number
 from fangkong.lib.phone import PhoneError, parse_phone
 from fangkong.lib.text import to_halfwidth
+from fangkong.places.models import Household
 from fangkong.residents.models import ContactPhone, Resident, ResidentStatus
 from fangkong.residents.personal import id_number_index, phone_index
 
@@ -64,7 +65,7 @@ def classify(text: str) -> SearchQuery:
         return SearchQuery("id_number", compact)
     if parse_room(text) is not None:
         return SearchQuery("room", text)
-    if re.fullmatch(r"[A-Za-z]{1,8}", compact):
+    if re.fullmatch(r"[A-Za-z]{1,24}", compact):
         return SearchQuery("initials", compact.lower())
     return SearchQuery("name", " ".join(text.split()))
 
@@ -75,15 +76,18 @@ def resident_search(user, text: str, *, after: int | None = None,  # noqa: ANN00
     """Search the user's residents by name, pinyin initials, last 4 phone digits, full
     phone, ID number or room ("3-2-501"). Keyset-paginated by id: returns the query as
     understood, one page of rows, and the `after` value of the next page (or None)."""
+    limit = max(1, limit)
     query = classify(text)
     qs = residents_for_user(user)
     if not include_inactive:
         qs = qs.filter(status=ResidentStatus.ACTIVE)
     if query.kind == "last4":
         # A four-digit entry may also be a room number (1201).
+        # Each branch is its own indexed lookup (no join), so the OR stays cheap at scale.
         others = ContactPhone.objects.filter(last4=query.text).values("resident_id")
+        rooms = Household.objects.filter(room=query.text).values("pk")
         qs = qs.filter(Q(phone_last4=query.text) | Q(pk__in=others)
-                       | Q(household__room=query.text))
+                       | Q(household_id__in=rooms))
     elif query.kind == "phone":
         try:
             number = parse_phone(query.text).number
@@ -108,7 +112,9 @@ def resident_search(user, text: str, *, after: int | None = None,  # noqa: ANN00
             room_q &= Q(household__room=ref.room)
         qs = qs.filter(room_q)
     elif query.kind == "initials":
-        qs = qs.filter(name_initials__startswith=query.text)
+        # "zw" (initials) or "zhangw" (full pinyin): both are indexed prefixes.
+        qs = qs.filter(Q(name_initials__startswith=query.text)
+                       | Q(name_pinyin__startswith=query.text))
     elif query.kind == "name":
         qs = qs.filter(name__startswith=query.text)
     if after is not None:

@@ -21,7 +21,7 @@ from fangkong.audit.services import audit_record
 from fangkong.lib import crypto
 from fangkong.lib.idcard import IdNumberError, parse_id_number
 from fangkong.lib.phone import PhoneError, parse_phone
-from fangkong.lib.pinyin import name_initials
+from fangkong.lib.pinyin import name_initials, pinyin_full
 from fangkong.places.models import Household
 from fangkong.places.services import stats_refresh
 from fangkong.residents.models import (
@@ -98,6 +98,7 @@ def _apply(resident: Resident, data: ResidentInput, *, creating: bool) -> dict[s
             change("name", resident.name, name)
             resident.name = name
             resident.name_initials = name_initials(name)
+            resident.name_pinyin = pinyin_full(name)
 
     id_info = None
     if data.id_number is not None:
@@ -211,8 +212,11 @@ def _apply(resident: Resident, data: ResidentInput, *, creating: bool) -> dict[s
             setattr(resident, name, value)
 
     if data.household is not None and data.household.pk != resident.household_id:
-        change("household", resident.household.label if resident.household_id else "",
-               data.household.label)
+        # Labels repeat across grids ("1栋1单元101"): record the id too, so that the move
+        # is never mistaken for "no change".
+        before = (f"{resident.household.label} #{resident.household_id}"
+                  if resident.household_id else "")
+        change("household", before, f"{data.household.label} #{data.household.pk}")
         resident.household = data.household
         resident.copy_scope_from(data.household)
 

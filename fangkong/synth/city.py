@@ -161,11 +161,12 @@ class BuildingRow:
 
 
 class PeopleMaker:
-    """Draws people for one city; keeps ID numbers unique across the whole city."""
+    """Draws the people of one grid from its own random stream, so that a grid is the same
+    whichever process makes it. ID numbers are drawn with a random sequence number; the
+    loader makes them unique across the city (see fangkong.synth.load)."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int | str) -> None:
         self.rng = random.Random(f"{seed}:people")
-        self.id_counters: dict[tuple[str, int, int], int] = {}
         self.phone_seen: set[int] = set()
         self.ref_ordinal = REFERENCE_DATE.toordinal()
 
@@ -193,14 +194,8 @@ class PeopleMaker:
         return date.fromordinal(self.ref_ordinal - days - 1)
 
     def id_number(self, region: str, birth: date, gender: str) -> str:
-        key = (region, birth.toordinal(), 1 if gender == "M" else 0)
-        k = self.id_counters.get(key, 0)
-        self.id_counters[key] = k + 1
-        if k >= 499:  # 500 people of one sex born on one day in one district: move region
-            region = names.OTHER_REGIONS[k % len(names.OTHER_REGIONS)]
-            return self.id_number(region, birth, gender)
-        seq = 2 * k + 1 if gender == "M" else 2 * k + 2
-        return make_id_number(region, birth, seq)
+        k = int(self.rng.random() * 500)
+        return make_id_number(region, birth, 2 * k + 1 if gender == "M" else 2 * k)
 
     def mobile(self) -> str:
         rng = self.rng

@@ -5,18 +5,24 @@ for rows typed in by a worker (fangkong.residents.personal)."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from fangkong.lib import crypto
-from fangkong.lib.pinyin import name_initials
+from fangkong.lib.idcard import check_digit, mask_id_number
+from fangkong.lib.phone import mask_phone
+from fangkong.lib.pinyin import name_initials, pinyin_full
 from fangkong.places.models import AREA_LEVELS, Area, AreaKind, AreaStats, Building, Household
 from fangkong.places.services import stats_refresh
 from fangkong.residents.models import Proxy, Resident, Tag
@@ -34,12 +40,15 @@ from fangkong.synth.city import (
 )
 
 Progress = Callable[[int, int], None]
+# From this many residents on, indexes are built after the rows are in, not row by row.
+BIG_LOAD = 50_000
 
 BUILDING_COLS = ("id", "number", "name", "address", "estate", "floors", "units", "district_id",
                  "street_id", "community_id", "grid_id")
 HOUSEHOLD_COLS = ("id", "building_id", "unit", "room", "label", "remarks", "district_id",
                   "street_id", "community_id", "grid_id")
-RESIDENT_COLS = ("id", "household_id", "relation", "name", "name_initials", "gender",
+RESIDENT_COLS = ("id", "household_id", "relation", "name", "name_initials", "name_pinyin",
+                 "gender",
                  "birth_date", "id_number_sealed", "id_number_index", "id_number_masked",
                  "phone_sealed", "phone_index", "phone_masked", "phone_last4", "phone_kind",
                  "preferred_channel", "language_note", "remarks", "status", "created_at",
@@ -74,6 +83,41 @@ def bulk_insert(table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         else:
             marks = ", ".join(["%s"] * len(columns))
             cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608
+
+
+def _secondary_indexes(table: str) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the indexes of `table` that no constraint owns."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+                "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+                "LEFT JOIN pg_constraint c ON c.conindid = i.oid "
+                "WHERE t.relname = %s AND c.oid IS NULL", [table])
+        else:
+            cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                           "AND tbl_name = %s AND sql IS NOT NULL", [table])
+        return list(cursor.fetchall())
+
+
+@contextmanager
+def indexes_deferred(tables: Sequence[str]) -> Iterator[None]:
+    """Drop the secondary indexes of `tables` and build them again afterwards, in the
+    caller's transaction: sorting once is far faster than a million random inserts."""
+    saved = [(name, sql) for table in tables for name, sql in _secondary_indexes(table)]
+    with connection.cursor() as cursor:
+        for name, _sql in saved:
+            cursor.execute(f'DROP INDEX "{name}"')
+    yield
+    with connection.cursor() as cursor:
+        for _name, sql in saved:
+            cursor.execute(sql)
+
+
+def _analyze(tables: Sequence[str]) -> None:
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"ANALYZE {table}")
 
 
 def _next_id(model) -> int:  # noqa: ANN001
@@ -141,18 +185,118 @@ def _create_areas(spec: CitySpec, shape) -> tuple[Area, list[tuple[Area, object]
     return city, grids
 
 
-def load_city(spec: CitySpec, *, progress: Progress | None = None) -> LoadReport:
-    """Generate and store a whole city in one transaction; returns what was loaded."""
+@dataclass(frozen=True)
+class GridJob:
+    """Everything needed to make one grid's rows, in any process."""
+
+    index: int
+    seed: int
+    region: str
+    households: int
+    estate: str
+    road: str
+    data_key: str
+
+
+@dataclass
+class GridRows:
+    """One grid's rows with grid-local numbering; the loader assigns the database ids."""
+
+    buildings: list[tuple]  # (number, name, address, estate, floors, units)
+    households: list[tuple]  # (building_local, unit, room, label)
+    residents: list[list]  # (household_local, relation, name, initials, pinyin, gender, birth,
+    #                         id_number, id sealed, id index, id masked, phone sealed,
+    #                         phone index, phone masked, last4, phone kind, channel)
+    tags: list[tuple]  # (resident_local, slug)
+    proxies: list[tuple]  # (resident_local, name, relation, sealed, index, masked, last4)
+
+
+def build_grid(job: GridJob) -> GridRows:
+    """Make and seal one grid's rows. Pure: no database, same output in any process."""
+    ring = crypto._keyring_for(job.data_key)
+    seal, index = ring.seal, ring.blind_index
+    maker = PeopleMaker(f"{job.seed}:grid:{job.index}")
+    out = GridRows([], [], [], [], [])
+    for building, households in grid_dwellings(maker, region=job.region,
+                                                households=job.households,
+                                                estate=job.estate, road=job.road,
+                                                first_building=1):
+        if not households:
+            continue
+        b_local = len(out.buildings)
+        out.buildings.append((building.number, building.name, building.address,
+                              building.estate, building.floors, building.units))
+        for hh in households:
+            h_local = len(out.households)
+            out.households.append((b_local, hh.unit, hh.room,
+                                   f"{building.name}{hh.unit}单元{hh.room}"))
+            for person in hh.members:
+                r_local = len(out.residents)
+                idn, phone = person.id_number, person.phone
+                out.residents.append([
+                    h_local, person.relation, person.name, name_initials(person.name),
+                    pinyin_full(person.name), person.gender, person.birth, idn, seal(idn, purpose=ID_NUMBER),
+                    index(idn, purpose=ID_NUMBER), mask_id_number(idn),
+                    seal(phone, purpose=PHONE) if phone else None,
+                    index(phone, purpose=PHONE) if phone else None,
+                    mask_phone(phone) if phone else "", phone[-4:] if phone else "",
+                    "mobile" if phone else "", person.preferred_channel])
+                out.tags.extend((r_local, slug) for slug in person.tags)
+                if person.proxy:
+                    p_name, p_rel, p_phone = person.proxy
+                    out.proxies.append((r_local, p_name, p_rel, seal(p_phone, purpose=PHONE),
+                                        index(p_phone, purpose=PHONE), mask_phone(p_phone),
+                                        p_phone[-4:]))
+    return out
+
+
+class UniqueIdNumbers:
+    """Makes drawn ID numbers unique across the city, deterministically (in grid order):
+    a clash moves to the next free sequence number of the same sex."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def claim(self, number: str) -> str | None:
+        """None when `number` is free (now taken), else a free replacement."""
+        key = int(number[:17])
+        if key not in self.seen:
+            self.seen.add(key)
+            return None
+        first17 = number[:17]
+        seq = int(first17[14:17])
+        for step in range(1, 500):
+            candidate = (seq + 2 * step) % 1000
+            attempt = f"{first17[:14]}{candidate:03d}"
+            if int(attempt) not in self.seen:
+                self.seen.add(int(attempt))
+                return attempt + check_digit(attempt)
+        raise ValueError(f"no free ID number left for {first17[:14]}")
+
+
+def _grid_stream(jobs: list[GridJob], processes: int) -> Iterator[GridRows]:
+    if processes <= 1 or len(jobs) < 4:
+        yield from map(build_grid, jobs)
+        return
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(processes) as pool:
+        yield from pool.imap(build_grid, jobs, chunksize=2)
+
+
+def load_city(spec: CitySpec, *, progress: Progress | None = None,
+              processes: int | None = None) -> LoadReport:
+    """Generate and store a whole city in one transaction; returns what was loaded.
+
+    Grids are made in parallel processes (all cores by default) and written here in
+    grid order, so the city is the same whatever the number of processes."""
     started = time.perf_counter()
     shape = plan_shape(spec)
     ring = crypto.keyring()
-    seal, index = ring.seal, ring.blind_index
-    from fangkong.lib.idcard import mask_id_number
-    from fangkong.lib.phone import mask_phone
-
+    if processes is None:
+        processes = (os.cpu_count() or 1) if spec.residents >= BIG_LOAD else 1
     tag_ids = dict(Tag.objects.values_list("slug", "id"))
     now: datetime = timezone.now()
-    maker = PeopleMaker(spec.seed)
+    unique_ids = UniqueIdNumbers()
     totals = {"residents": 0, "households": 0, "buildings": 0}
     with transaction.atomic():
         city, grids = _create_areas(spec, shape)
@@ -160,69 +304,61 @@ def load_city(spec: CitySpec, *, progress: Progress | None = None) -> LoadReport
                    .exclude(kind=AreaKind.GRID)}
         building_id, household_id, resident_id = (_next_id(Building), _next_id(Household),
                                                   _next_id(Resident))
+        big = spec.residents >= BIG_LOAD and spec.residents >= Resident.objects.count()
+        tables = [Resident._meta.db_table, Resident.tags.through._meta.db_table,
+                  Household._meta.db_table, Proxy._meta.db_table]
+        deferred = indexes_deferred(tables) if big else nullcontext()
+        deferred.__enter__()
         estate_rng = random.Random(f"{spec.seed}:estates")
         estates: dict[int, tuple[str, str]] = {}
-        expected = spec.residents
-        for grid, plan in grids:
+        jobs: list[GridJob] = []
+        scopes: list[tuple[int, int, int, int]] = []
+        for index, (grid, plan) in enumerate(grids):
             community = parents[grid.parent_id]
             street = parents[community.parent_id]
             district = parents[street.parent_id]
-            scope = (district.pk, street.pk, community.pk, grid.pk)
+            scopes.append((district.pk, street.pk, community.pk, grid.pk))
             if community.pk not in estates:
                 estates[community.pk] = (estate_name(estate_rng), road_name(estate_rng))
             estate, road = estates[community.pk]
             estate = f"{estate}{plan.grid_number}期" if plan.grid_number > 1 else estate
-            b_rows: list[tuple] = []
-            h_rows: list[tuple] = []
-            r_rows: list[tuple] = []
-            t_rows: list[tuple] = []
-            p_rows: list[tuple] = []
-            for building, households in grid_dwellings(
-                    maker, region=district.code, households=plan.households, estate=estate,
-                    road=road, first_building=1):
-                if not households:
-                    continue
-                b_rows.append((building_id, building.number, building.name, building.address,
-                               building.estate, building.floors, building.units, *scope))
-                for hh in households:
-                    label = f"{building.name}{hh.unit}单元{hh.room}"
-                    h_rows.append((household_id, building_id, hh.unit, hh.room, label, "",
-                                   *scope))
-                    for person in hh.members:
-                        idn = person.id_number
-                        phone = person.phone
-                        r_rows.append((
-                            resident_id, household_id, person.relation, person.name,
-                            name_initials(person.name), person.gender, person.birth,
-                            seal(idn, purpose=ID_NUMBER), index(idn, purpose=ID_NUMBER),
-                            mask_id_number(idn),
-                            seal(phone, purpose=PHONE) if phone else None,
-                            index(phone, purpose=PHONE) if phone else None,
-                            mask_phone(phone) if phone else "", phone[-4:] if phone else "",
-                            "mobile" if phone else "", person.preferred_channel, "", "",
-                            "active", now, now, 1, *scope))
-                        for slug in person.tags:
-                            t_rows.append((resident_id, tag_ids[slug]))
-                        if person.proxy:
-                            p_name, p_rel, p_phone = person.proxy
-                            p_rows.append((resident_id, p_name, p_rel,
-                                           seal(p_phone, purpose=PHONE),
-                                           index(p_phone, purpose=PHONE), mask_phone(p_phone),
-                                           p_phone[-4:], now))
-                        resident_id += 1
-                    household_id += 1
-                building_id += 1
+            jobs.append(GridJob(index=index, seed=spec.seed, region=district.code,
+                                households=plan.households, estate=estate, road=road,
+                                data_key=settings.DATA_KEY))
+        for scope, rows in zip(scopes, _grid_stream(jobs, processes), strict=True):
+            b0, h0, r0 = building_id, household_id, resident_id
+            b_rows = [(b0 + i, *b, *scope) for i, b in enumerate(rows.buildings)]
+            h_rows = [(h0 + i, b0 + h[0], h[1], h[2], h[3], "", *scope)
+                      for i, h in enumerate(rows.households)]
+            r_rows = []
+            for i, r in enumerate(rows.residents):
+                replacement = unique_ids.claim(r[7])
+                if replacement is not None:
+                    r[8] = ring.seal(replacement, purpose=ID_NUMBER)
+                    r[9] = ring.blind_index(replacement, purpose=ID_NUMBER)
+                    r[10] = mask_id_number(replacement)
+                r_rows.append((r0 + i, h0 + r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[8],
+                               r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], "", "",
+                               "active", now, now, 1, *scope))
+            t_rows = [(r0 + t[0], tag_ids[t[1]]) for t in rows.tags]
+            p_rows = [(r0 + p[0], *p[1:], now) for p in rows.proxies]
             bulk_insert(Building._meta.db_table, BUILDING_COLS, b_rows)
             bulk_insert(Household._meta.db_table, HOUSEHOLD_COLS, h_rows)
             bulk_insert(Resident._meta.db_table, RESIDENT_COLS, r_rows)
             bulk_insert(Resident.tags.through._meta.db_table, TAG_COLS, t_rows)
             bulk_insert(Proxy._meta.db_table, PROXY_COLS, p_rows)
+            building_id += len(b_rows)
+            household_id += len(h_rows)
+            resident_id += len(r_rows)
             totals["residents"] += len(r_rows)
             totals["households"] += len(h_rows)
             totals["buildings"] += len(b_rows)
             if progress:
-                progress(totals["residents"], expected)
+                progress(totals["residents"], spec.residents)
+        deferred.__exit__(None, None, None)
         _reset_sequences([Building, Household, Resident, Proxy, Resident.tags.through])
+        if big:
+            _analyze(tables)
         stats_refresh()
     return LoadReport(city=city, residents=totals["residents"],
                       households=totals["households"], buildings=totals["buildings"],

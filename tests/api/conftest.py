@@ -1,5 +1,6 @@
-"""A small town of our own for the API tests, built through the services, and a client
-that calls the API as one of its personas with a bearer token.
+"""A small town of our own for the API tests, built through the services once per test
+module (each test runs in a savepoint), and a client that calls the API as one of its
+personas with a bearer token.
 
 The town lives under its own root path ("apitest") with user names prefixed "api_" and
 ID numbers from a region the synthetic city does not use, so it can sit beside the
@@ -15,13 +16,16 @@ Each grid has one building with two households: 101 (householder and spouse) and
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.db import transaction
+from django.test import Client, override_settings
 
 from fangkong.accounts.models import Role, User
 from fangkong.accounts.services import api_token_create, staff_create
@@ -31,6 +35,8 @@ from fangkong.places.services import area_create, building_create, household_cre
 from fangkong.residents.models import Relation, Resident, Tag
 from fangkong.residents.services import ResidentInput, resident_create
 
+# Hashing the personas' passwords at full strength would take most of the setup.
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REGION = "659001"  # not used by the synthetic city's generator
 GRIDS = ("A1", "A2", "B1", "B2")
 
@@ -127,9 +133,21 @@ def build_town() -> Town:
     return town
 
 
+@pytest.fixture(scope="module")
+def _town_rows(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Town]:
+    """The town's rows, built once per test module inside a transaction that is rolled
+    back afterwards (like TestCase.setUpTestData); each test runs in a savepoint."""
+    with (django_db_blocker.unblock(),
+          override_settings(PASSWORD_HASHERS=FAST_HASHERS),
+          transaction.atomic()):
+        yield build_town()
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def town(db: Any) -> Town:
-    return build_town()
+def town(_town_rows: Town, db: Any) -> Town:
+    # A copy, so that refresh_from_db() in one test leaves the next one's objects alone.
+    return copy.deepcopy(_town_rows)
 
 
 class Api:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -196,7 +197,7 @@ def test_leap_day_birth_date_is_accepted():
 
 
 def test_errors_are_value_errors_with_a_code():
-    with pytest.raises(ValueError, match="ID number") as excinfo:
+    with translation.override("en"), pytest.raises(ValueError, match="ID number") as excinfo:
         parse_id_number("123")
     assert isinstance(excinfo.value, IdNumberError)
     assert excinfo.value.code == "length"
@@ -322,3 +323,9 @@ def test_mask_never_raises_keeps_length_and_reveals_at_most_six_plus_four(text):
         allowed |= set(range(6))
     for i, ch in enumerate(masked):
         assert ch == (text[i] if i in allowed else "*")
+
+
+def test_error_message_is_chinese_by_default():
+    with pytest.raises(IdNumberError) as excinfo:
+        parse_id_number("123")
+    assert "身份证号" in str(excinfo.value)

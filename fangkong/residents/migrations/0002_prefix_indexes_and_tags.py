@@ -36,10 +36,13 @@ class Migration(migrations.Migration):
             "(name varchar_pattern_ops)",
             "CREATE INDEX resident_initials_prefix ON residents_resident "
             "(name_initials varchar_pattern_ops)",
+            "CREATE INDEX resident_pinyin_prefix ON residents_resident "
+            "(name_pinyin varchar_pattern_ops)",
             "CREATE INDEX area_path_prefix ON places_area (path varchar_pattern_ops)",
             "CREATE INDEX household_label_prefix ON places_household (label varchar_pattern_ops)",
         ], [
             "DROP INDEX resident_name_prefix", "DROP INDEX resident_initials_prefix",
+            "DROP INDEX resident_pinyin_prefix",
             "DROP INDEX area_path_prefix", "DROP INDEX household_label_prefix",
         ]),
         migrations.RunPython(add_tags, migrations.RunPython.noop),

@@ -1,0 +1,1 @@
+"""Benchmarks: `fangkong bench NAME`. Each prints JSON lines (see docs/benchmarks.md)."""

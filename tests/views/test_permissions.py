@@ -1,0 +1,576 @@
+"""No cross-area read or write, through any page or API route, for any role.
+
+Every URL pattern of the site and every operation of the JSON API is enumerated (from
+the URL resolver and from the API's OpenAPI schema) and called by each of the nine
+personas and by an anonymous caller, with every id in it naming an object OUTSIDE the
+caller's area. Pages answer 404 (302 to the login page when anonymous, 405 for a method
+the view does not take), the API answers 404 (401 anonymous, 403 for roles without the
+registry), and nothing is written.
+
+A route this module does not know how to fill fails `test_every_page_route_is_known` or
+`test_every_api_operation_is_known`: add it to PAGES or API_OPERATIONS below.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from fangkong.accounts.models import User
+from fangkong.accounts.roles import Can, can
+from fangkong.accounts.services import api_token_create
+from fangkong.api.router import api
+from fangkong.audit.models import AuditAction, AuditEvent
+from fangkong.audit.services import audit_record
+from fangkong.lib.idcard import make_id_number
+from fangkong.places.models import Area, AreaKind, Building, Household
+from fangkong.places.services import area_create, building_create, household_create
+from fangkong.residents.models import Proxy, Resident
+from fangkong.residents.services import ResidentInput, resident_create
+from tests.factories import PERSONAS, City
+
+pytestmark = pytest.mark.django_db
+
+ANONYMOUS = "anonymous"
+CALLERS = [*PERSONAS, ANONYMOUS]
+NO_REGISTRY = ("gate_guard", "volunteer")
+REGION = "650102"  # not used by the synthetic city
+
+# Routes that are not about the registry: the back office (tested in
+# tests/accounts/test_services.py), the API (enumerated from its schema below), the
+# language switch and the login/logout pages.
+SKIPPED_PREFIXES = ("admin/", "static/", "api/")
+SKIPPED_NAMES = {"set_language", "accounts:login", "accounts:logout"}
+
+
+@dataclass(frozen=True)
+class Page:
+    methods: frozenset[str]
+    objects: dict[str, str] = field(default_factory=dict)  # int kwarg -> object kind
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # other kwargs
+    needs: Can | None = None  # for pages without ids: the capability they need
+    form: str | None = None  # the POST body to send
+    public: bool = False
+
+
+GET = frozenset({"GET"})
+POST = frozenset({"POST"})
+GET_POST = frozenset({"GET", "POST"})
+
+PAGES: dict[str, Page] = {
+    "places:home": Page(GET),
+    "places:area": Page(GET, {"area_id": "area"}),
+    "places:building": Page(GET, {"building_id": "building"}),
+    "places:household": Page(GET, {"household_id": "household"}),
+    "residents:list": Page(GET, needs=Can.VIEW_REGISTRY),
+    "residents:detail": Page(GET, {"resident_id": "resident"}),
+    "residents:edit": Page(GET_POST, {"resident_id": "resident"}, form="edit"),
+    "residents:reveal": Page(POST, {"resident_id": "resident"},
+                             {"what": ("phone", "id_number")}),
+    "residents:new": Page(GET_POST, {"household_id": "household"}, form="new"),
+    "audit:log": Page(GET, needs=Can.VIEW_AUDIT),
+    "healthz": Page(GET, public=True),
+}
+
+
+def _walk(patterns: list, prefix: str, namespace: str) -> Iterator[tuple[str, str | None,
+                                                                          URLPattern]]:
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = f"{namespace}{p.namespace}:" if p.namespace else namespace
+            yield from _walk(p.url_patterns, prefix + str(p.pattern), ns)
+        else:
+            yield prefix + str(p.pattern), (f"{namespace}{p.name}" if p.name else None), p
+
+
+def page_routes() -> list[tuple[str, str | None, URLPattern]]:
+    """Every URL pattern of the site that this module must cover."""
+    return [(route, name, pattern)
+            for route, name, pattern in _walk(get_resolver().url_patterns, "", "")
+            if not route.startswith(SKIPPED_PREFIXES) and name not in SKIPPED_NAMES]
+
+
+ROUTES = page_routes()
+OBJECT_ROUTES = [(route, name) for route, name, p in ROUTES if p.pattern.converters]
+PLAIN_ROUTES = [(route, name) for route, name, p in ROUTES if not p.pattern.converters]
+
+
+# The world outside ----------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    root: User  # a superuser, who made the extra district
+    district_grid: Area  # a grid in a second district: outside even the admin's area
+    residents: dict[int, Resident]  # grid id -> a resident with phone and ID number there
+
+    def outside(self, caller: str) -> dict[str, list[Any]]:
+        """Objects outside the caller's area: residents, households and buildings of the
+        nearest and the farthest grid outside it (a sibling and another district), and
+        every area outside it."""
+        if caller == ANONYMOUS:
+            top = ""
+        else:
+            top = User.objects.select_related("area").get(username=caller).area.path
+
+        def inside(path: str) -> bool:
+            return bool(top) and (path == top or path.startswith(top + "."))
+
+        areas = [a for a in Area.objects.order_by("path") if not inside(a.path)]
+        grids = [a for a in areas if a.kind == AreaKind.GRID]
+
+        def shared(grid: Area) -> int:
+            return len(_common_prefix(grid.path, top))
+
+        grids.sort(key=lambda g: (shared(g), g.path))
+        picked = list(dict.fromkeys([grids[-1], grids[0], self.district_grid]))
+        residents = [self.residents[g.pk] for g in picked]
+        if caller == ANONYMOUS:
+            areas = [picked[0], picked[0].parent, self.district_grid, areas[0]]
+        return {
+            "area": areas,
+            "resident": residents,
+            "household": [r.household for r in residents],
+            "building": [r.household.building for r in residents],
+        }
+
+
+def _common_prefix(a: str, b: str) -> list[str]:
+    common = []
+    for x, y in zip(a.split("."), b.split("."), strict=False):
+        if x != y:
+            break
+        common.append(x)
+    return common
+
+
+def _build_world() -> World:
+    root = User.objects.create_superuser(username="perm_root", password=None)
+    city_root = Area.objects.get(kind=AreaKind.CITY)
+    district = area_create(kind=AreaKind.DISTRICT, name="测试外区", parent=city_root,
+                           code="420199")
+    street = area_create(kind=AreaKind.STREET, name="外街道", parent=district)
+    community = area_create(kind=AreaKind.COMMUNITY, name="外社区", parent=street)
+    grid = area_create(kind=AreaKind.GRID, name="外网格", parent=community)
+    building = building_create(grid=grid, number=1)
+    household = household_create(building=building, unit=1, room="101")
+    stranger = resident_create(by=root, data=ResidentInput(
+        household=household, name="区外居民", relation="self", phone="13900000011",
+        id_number=make_id_number(REGION, date(1970, 1, 1), 11)))
+    residents = {grid.pk: stranger}
+    city = City.get()
+    for g in Area.objects.filter(kind=AreaKind.GRID).exclude(pk=grid.pk):
+        residents[g.pk] = city.resident_in(g)
+    # One audit event per grid that links to a resident there: the audit page of a
+    # reader outside that grid must not show it.
+    for resident in residents.values():
+        audit_record(by=root, action=AuditAction.REVEAL_PHONE, object_type="resident",
+                     object_id=resident.pk, object_label=resident.name,
+                     area_path=resident.grid.path)
+    return World(root=root, district_grid=grid, residents=residents)
+
+
+@pytest.fixture(scope="module")
+def module_world(django_db_setup, django_db_blocker) -> Iterator[World]:  # noqa: ANN001
+    """The world is built once for this module inside a transaction that is rolled back
+    at its end; each test runs in a savepoint inside it (pytest-django's `db`)."""
+    with django_db_blocker.unblock():
+        block = transaction.atomic()
+        block.__enter__()
+        try:
+            yield _build_world()
+        finally:
+            transaction.set_rollback(True)
+            block.__exit__(None, None, None)
+
+
+@pytest.fixture
+def world(module_world: World, db) -> World:  # noqa: ANN001
+    return module_world
+
+
+def _state(residents: list[Resident]) -> tuple:
+    """What a refused write must leave as it was."""
+    rows = {r.pk: (r.version, r.name, r.household_id, bytes(r.phone_sealed or b""))
+            for r in Resident.objects.filter(pk__in=[r.pk for r in residents])}
+    return (AuditEvent.objects.count(), Resident.objects.count(), Proxy.objects.count(),
+            Household.objects.count(), rows)
+
+
+def _client(caller: str) -> Client:
+    client = Client()
+    if caller != ANONYMOUS:
+        client.force_login(User.objects.get(username=caller))
+    return client
+
+
+def _form(kind: str | None, objects: dict[str, Any]) -> dict[str, Any]:
+    if kind == "edit":
+        resident = objects["resident"]
+        return {"name": "越界改名", "relation": "self", "version": resident.version,
+                "phone": "13900009999", "remarks": "越界"}
+    if kind == "new":
+        return {"name": "越界新人", "relation": "self", "phone": "13900009998",
+                "id_number": make_id_number(REGION, date(1990, 1, 1), 21)}
+    return {}
+
+
+def _hrefs_to(objects: dict[str, list[Any]]) -> list[str]:
+    names = {"area": "places:area", "building": "places:building",
+             "household": "places:household", "resident": "residents:detail"}
+    return [f'href="{reverse(names[kind], args=[obj.pk])}"'
+            for kind, objs in objects.items() for obj in objs]
+
+
+# Pages ----------------------------------------------------------------------------------
+
+
+def test_every_page_route_is_known():
+    """A new URL pattern must be added to PAGES, with what fills each of its ids."""
+    unknown = [route for route, name, _p in ROUTES if name not in PAGES]
+    assert not unknown, f"add these routes to PAGES in {__name__}: {unknown}"
+    for route, name, pattern in ROUTES:
+        page = PAGES[name]  # type: ignore[index]
+        assert set(pattern.pattern.converters) == set(page.objects) | set(page.choices), (
+            f"{route}: the ids of the pattern changed; update PAGES[{name!r}]")
+    stale = set(PAGES) - {name for _r, name, _p in ROUTES}
+    assert not stale, f"PAGES lists routes that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("route", "name"), OBJECT_ROUTES, ids=[r for r, _ in OBJECT_ROUTES])
+def test_page_with_an_id_outside_the_area_is_not_found(world, caller, route, name):
+    assert name in PAGES, f"{route} is not in PAGES: add it"
+    page = PAGES[name]
+    outside = world.outside(caller)
+    client = _client(caller)
+    before = _state(outside["resident"])
+    login = reverse("accounts:login")
+    calls = 0
+    kwargs_values = [[(kwarg, obj) for obj in outside[kind]]
+                     for kwarg, kind in page.objects.items()]
+    kwargs_values += [[(kwarg, value) for value in values]
+                      for kwarg, values in page.choices.items()]
+    for n, combination in enumerate(itertools.product(*kwargs_values)):
+        kwargs = {k: (v.pk if hasattr(v, "pk") else v) for k, v in combination}
+        objects = {page.objects[k]: v for k, v in combination if k in page.objects}
+        url = reverse(name, kwargs=kwargs)
+        # A method the view does not take is refused before any object is looked up:
+        # once per route is enough.
+        for method in [m for m in ("GET", "POST") if n == 0 or m in page.methods]:
+            if method == "GET":
+                response = client.get(url)
+            else:
+                response = client.post(url, _form(page.form, objects))
+            calls += 1
+            if caller == ANONYMOUS:
+                assert response.status_code == 302, (method, url)
+                assert response["Location"].startswith(login), (method, url)
+            elif method in page.methods:
+                assert response.status_code == 404, (caller, method, url,
+                                                      response.status_code)
+                resident = objects.get("resident")
+                if resident is not None:
+                    assert resident.name not in response.content.decode()
+            else:
+                assert response.status_code == 405, (caller, method, url)
+    assert calls > 0
+    assert _state(outside["resident"]) == before
+
+
+def _plain_status(caller: str, page: Page, method: str) -> int:
+    if page.public:
+        return 200 if method in page.methods else 405
+    if caller == ANONYMOUS:
+        return 302
+    if method not in page.methods:
+        return 405
+    user = User.objects.get(username=caller)
+    return 200 if page.needs is None or can(user, page.needs) else 403
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("route", "name"), PLAIN_ROUTES, ids=[r for r, _ in PLAIN_ROUTES])
+def test_page_without_an_id_shows_nothing_outside_the_area(world, caller, route, name):
+    """Lists and the home page answer by role (403 without the capability) and never link
+    to an object outside the caller's area, even when searched for it."""
+    assert name in PAGES, f"{route} is not in PAGES: add it"
+    page = PAGES[name]
+    outside = world.outside(caller)
+    client = _client(caller)
+    before = _state(outside["resident"])
+    url = reverse(name)
+    stranger = outside["resident"][0]
+    searches: list[dict[str, str]] = [{}]
+    if name == "residents:list":
+        # Search for an outside resident by name, last four digits and full phone.
+        searches += [{"q": stranger.name}, {"q": stranger.phone_last4},
+                     {"q": "13900000011"}]
+    for params in searches:
+        for method in ("GET", "POST"):
+            send = client.get if method == "GET" else client.post
+            response = send(url, params)
+            assert response.status_code == _plain_status(caller, page, method), (
+                caller, method, url, params)
+            body = response.content.decode()
+            for href in _hrefs_to({k: v for k, v in outside.items() if k != "area"}):
+                assert href not in body, (caller, url, params, href)
+            for href in _hrefs_to({"area": outside["area"]}):
+                assert href not in body, (caller, url, params, href)
+    assert _state(outside["resident"]) == before
+
+
+REGISTRY_PERSONAS = [p for p in PERSONAS if p not in NO_REGISTRY]
+
+
+@pytest.mark.parametrize("persona", REGISTRY_PERSONAS)
+def test_registry_role_opens_its_own_area(city, persona):
+    user = city.persona(persona)
+    client = _client(persona)
+    own = city.resident_in(user.area)
+    household = own.household
+    pages = [reverse("places:home"), reverse("places:area", args=[user.area_id]),
+             reverse("places:area", args=[own.grid_id]),
+             reverse("places:building", args=[household.building_id]),
+             reverse("places:household", args=[household.pk]),
+             reverse("residents:list"), reverse("residents:detail", args=[own.pk])]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+    assert own.name in client.get(reverse("residents:detail", args=[own.pk])).content.decode()
+    editing = 200 if can(user, Can.EDIT_RESIDENTS) else 403
+    assert client.get(reverse("residents:edit", args=[own.pk])).status_code == editing
+    assert client.get(reverse("residents:new", args=[household.pk])).status_code == editing
+
+
+@pytest.mark.parametrize("persona", NO_REGISTRY)
+def test_role_without_registry_sees_no_resident_even_in_its_own_area(city, persona):
+    user = city.persona(persona)
+    client = _client(persona)
+    own = city.resident_in(user.area)
+    home = client.get(reverse("places:home"))
+    assert home.status_code == 200
+    assert "places/home_limited.html" in [t.name for t in home.templates]
+    assert client.get(reverse("residents:list")).status_code == 403
+    for url in (reverse("residents:detail", args=[own.pk]),
+                reverse("places:area", args=[user.area_id]),
+                reverse("places:household", args=[own.household_id]),
+                reverse("places:building", args=[own.household.building_id])):
+        assert client.get(url).status_code == 404, url
+
+
+# The JSON API ---------------------------------------------------------------------------
+
+Body = Callable[[dict[str, Any], Resident], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ApiOp:
+    objects: dict[str, str] = field(default_factory=dict)  # path or body param -> kind
+    bodies: Body | None = None  # the bodies to send (one request each)
+    listing: bool = False  # no id: answers by role and lists only the own area
+
+
+def _new_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
+    return [{"household_id": objects["household"].pk, "name": "越界新人",
+             "id_number": make_id_number(REGION, date(1990, 1, 1), 23),
+             "phone": "13900009997"}]
+
+
+def _patch_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
+    return [{"version": objects["resident"].version, "name": "越界改名",
+             "phone": "13900009996"}]
+
+
+def _reveal_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
+    return [{"what": "phone"}, {"what": "id_number"}]
+
+
+API_OPERATIONS: dict[tuple[str, str], ApiOp] = {
+    ("GET", "/api/me"): ApiOp(listing=True),
+    ("GET", "/api/residents"): ApiOp(listing=True),
+    ("GET", "/api/areas/{area_id}"): ApiOp({"area_id": "area"}),
+    ("GET", "/api/areas/{area_id}/children"): ApiOp({"area_id": "area"}),
+    ("GET", "/api/areas/{area_id}/buildings"): ApiOp({"area_id": "area"}),
+    ("POST", "/api/residents"): ApiOp({"household_id": "household"}, _new_bodies),
+    ("GET", "/api/residents/{resident_id}"): ApiOp({"resident_id": "resident"}),
+    ("PATCH", "/api/residents/{resident_id}"): ApiOp({"resident_id": "resident"},
+                                                     _patch_bodies),
+    ("POST", "/api/residents/{resident_id}/reveal"): ApiOp({"resident_id": "resident"},
+                                                           _reveal_bodies),
+    ("GET", "/api/households/{household_id}"): ApiOp({"household_id": "household"}),
+    ("GET", "/api/buildings/{building_id}/households"): ApiOp({"building_id": "building"}),
+}
+DOC_ROUTES = {"api:openapi-json", "api:openapi-view", "api:api-root"}
+
+
+def api_operations() -> list[tuple[str, str]]:
+    schema = api.get_openapi_schema()
+    return [(method.upper(), path) for path, operations in schema["paths"].items()
+            for method in operations]
+
+
+OPERATIONS = api_operations()
+OBJECT_OPERATIONS = [op for op in OPERATIONS
+                     if not API_OPERATIONS.get(op, ApiOp(objects={"?": "?"})).listing]
+LISTING_OPERATIONS = [op for op in OPERATIONS if op not in OBJECT_OPERATIONS]
+
+
+def test_every_api_operation_is_known():
+    """A new API operation must be added to API_OPERATIONS, with what fills its ids and
+    its body; and every route under /api/ other than the docs is in the schema."""
+    unknown = [op for op in OPERATIONS if op not in API_OPERATIONS]
+    assert not unknown, f"add these operations to API_OPERATIONS in {__name__}: {unknown}"
+    stale = set(API_OPERATIONS) - set(OPERATIONS)
+    assert not stale, f"API_OPERATIONS lists operations that no longer exist: {stale}"
+    for (method, path), op in API_OPERATIONS.items():
+        params = set(re.findall(r"{(\w+)}", path))
+        assert params <= set(op.objects), f"{method} {path}: fill {params - set(op.objects)}"
+        if method in ("POST", "PATCH", "PUT"):
+            assert op.bodies is not None or op.listing, f"{method} {path}: give a body"
+    schema_paths = {path for _m, path in OPERATIONS}
+    for route, name, _p in _walk(get_resolver().url_patterns, "", ""):
+        if not route.startswith("api/") or name in DOC_ROUTES:
+            continue
+        as_schema = "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+        assert as_schema in schema_paths, f"{route} is routed but not in the API schema"
+
+
+def _api_callers(caller: str) -> list[tuple[str, Client, dict[str, str]]]:
+    """(how, client, headers): a bearer token and the browser session of the persona."""
+    if caller == ANONYMOUS:
+        return [("anonymous", Client(), {})]
+    user = User.objects.get(username=caller)
+    _token, clear = api_token_create(user=user, name="permission test")
+    return [("token", Client(), {"HTTP_AUTHORIZATION": f"Bearer {clear}"}),
+            ("session", _client(caller), {})]
+
+
+def _api_call(client: Client, method: str, url: str, body: dict | None,
+              headers: dict[str, str]) -> Any:
+    if method == "GET":
+        return client.get(url, **headers)
+    send = {"POST": client.post, "PATCH": client.patch, "PUT": client.put,
+            "DELETE": client.delete}[method]
+    return send(url, json.dumps(body or {}), content_type="application/json", **headers)
+
+
+def _api_expected(caller: str) -> int:
+    if caller == ANONYMOUS:
+        return 401
+    return 403 if caller in NO_REGISTRY else 404
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("method", "path"), OBJECT_OPERATIONS,
+                         ids=[f"{m} {p}" for m, p in OBJECT_OPERATIONS])
+def test_api_operation_with_an_id_outside_the_area_is_refused(world, city, caller, method,
+                                                              path):
+    assert (method, path) in API_OPERATIONS, f"{method} {path} is not in API_OPERATIONS"
+    op = API_OPERATIONS[(method, path)]
+    outside = world.outside(caller)
+    # Areas: the nearest and farthest outside ones and the city (the whole list for
+    # pages is above; the API shares the same gate).
+    outside["area"] = list(dict.fromkeys([outside["area"][0], outside["area"][-1],
+                                          city.root]))
+    callers = _api_callers(caller)
+    own = (city.resident_in(User.objects.get(username=caller).area)
+           if caller != ANONYMOUS else outside["resident"][0])
+    before = _state(outside["resident"])
+    expected = _api_expected(caller)
+    calls = 0
+    choices = [[(param, obj) for obj in outside[kind]] for param, kind in op.objects.items()]
+    for n, combination in enumerate(itertools.product(*choices)):
+        objects = {op.objects[param]: obj for param, obj in combination}
+        url = path.format(**{param: obj.pk for param, obj in combination})
+        bodies = op.bodies(objects, own) if op.bodies else [None]
+        # Both ways of authenticating reach the same gate: the session is tried on the
+        # first object, the token on all of them.
+        for body, (how, client, headers) in itertools.product(
+                bodies, callers if n == 0 else callers[:1]):
+            response = _api_call(client, method, url, body, headers)
+            calls += 1
+            assert response.status_code == expected, (caller, how, method, url, body,
+                                                      response.status_code, response.content)
+            if expected == 404:
+                assert response.json() == {"detail": "Not found."}
+    assert calls > 0
+    assert _state(outside["resident"]) == before
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_api_cannot_move_own_resident_into_a_household_outside_the_area(world, city, caller):
+    outside = world.outside(caller)
+    if caller == ANONYMOUS:
+        own = outside["resident"][0]
+    else:
+        own = city.resident_in(User.objects.get(username=caller).area)
+    callers = _api_callers(caller)
+    before = _state([own, *outside["resident"]])
+    for household in outside["household"]:
+        for how, client, headers in callers:
+            response = _api_call(client, "PATCH", f"/api/residents/{own.pk}",
+                                 {"version": own.version, "household_id": household.pk},
+                                 headers)
+            assert response.status_code == _api_expected(caller), (caller, how)
+    assert _state([own, *outside["resident"]]) == before
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("method", "path"), LISTING_OPERATIONS,
+                         ids=[f"{m} {p}" for m, p in LISTING_OPERATIONS])
+def test_api_listing_holds_nothing_outside_the_area(world, caller, method, path):
+    outside = world.outside(caller)
+    stranger = outside["resident"][0]
+    outside_ids = {r.pk for r in outside["resident"]}
+    for how, client, headers in _api_callers(caller):
+        for params in ({}, {"q": stranger.name}, {"q": "13900000011"},
+                       {"q": stranger.phone_last4}):
+            response = client.get(path, params, **headers)
+            if caller == ANONYMOUS:
+                assert response.status_code == 401
+                continue
+            if path == "/api/me":
+                assert response.status_code == 200
+                user = User.objects.get(username=caller)
+                assert response.json()["area"]["id"] == user.area_id
+                continue
+            if caller in NO_REGISTRY:
+                assert response.status_code == 403, (caller, how)
+                continue
+            assert response.status_code == 200, (caller, how, params)
+            ids = {item["id"] for item in response.json()["items"]}
+            assert not ids & outside_ids, (caller, how, params)
+
+
+@pytest.mark.parametrize("persona", REGISTRY_PERSONAS)
+def test_api_reads_own_resident(city, persona):
+    user = city.persona(persona)
+    own = city.resident_in(user.area)
+    for how, client, headers in _api_callers(persona):
+        response = client.get(f"/api/residents/{own.pk}", **headers)
+        assert response.status_code == 200, how
+        assert response.json()["id"] == own.pk
+        assert client.get(f"/api/households/{own.household_id}", **headers).status_code == 200
+
+
+def test_building_and_area_rows_are_fixtures_of_the_world(world):
+    """Guards the fixture itself: the extra district lies outside every persona."""
+    for persona in PERSONAS:
+        outside = world.outside(persona)
+        assert world.district_grid in outside["area"]
+        assert isinstance(outside["building"][0], Building)
+        path = User.objects.get(username=persona).area.path
+        for resident in outside["resident"]:
+            assert not resident.grid.path.startswith(path + "."), persona
+            assert resident.grid.path != path
