@@ -98,9 +98,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA foreign_keys=ON;"
             "PRAGMA temp_store=MEMORY;"
             "PRAGMA cache_size=-65536;"
-            "PRAGMA mmap_size=268435456;"
-            # LIKE 'prefix%' can then use an ordinary index (name, initials, rooms).
-            "PRAGMA case_sensitive_like=ON"
+            "PRAGMA mmap_size=268435456"
         ),
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}

@@ -6,6 +6,7 @@ import hashlib
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from fangkong.places.models import Area
@@ -30,6 +31,9 @@ class User(AbstractUser):
     class Meta:
         verbose_name = _("staff member")
         verbose_name_plural = _("staff")
+        constraints = [
+            models.UniqueConstraint(Lower("username"), name="user_unique_username_any_case"),
+        ]
 
     @property
     def display_name(self) -> str:

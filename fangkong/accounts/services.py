@@ -8,6 +8,7 @@ from datetime import datetime
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,7 +29,8 @@ def staff_create(*, username: str, password: str, role: str, area: Area, full_na
     username = username.strip()
     if not username:
         errors["username"] = [_("Enter a user name.")]
-    elif User.objects.filter(username__iexact=username).exists():
+    elif User.objects.annotate(lower=Lower("username")).filter(
+            lower=username.lower()).exists():
         errors["username"] = [_("This user name is taken.")]
     if role not in Role.values:
         errors["role"] = [_("Unknown role “%(role)s”.") % {"role": role}]

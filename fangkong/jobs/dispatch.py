@@ -67,6 +67,11 @@ def jobs_claim(*, owner: str, limit: int = 1, now: datetime | None = None) -> li
     due = Q(state=JobState.QUEUED, due_at__lte=now) | Q(state=JobState.RUNNING,
                                                         lease_until__lt=now)
     with transaction.atomic():
+        # A job whose worker died on every attempt is given up, not retried forever.
+        Job.objects.filter(state=JobState.RUNNING, lease_until__lt=now,
+                           attempts__gte=F("max_attempts")).update(
+            state=JobState.FAILED, finished_at=now, lease_owner="", lease_until=None,
+            error="the worker stopped (lease expired) on every attempt")
         candidates = Job.objects.filter(due).order_by("due_at", "pk")
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True)
@@ -96,8 +101,11 @@ def job_run(job: Job) -> None:
     """Run a claimed job with its handler and record the outcome."""
     func = HANDLERS.get(job.kind)
     now = timezone.now
+    # Only the current lease holder may record the outcome: a worker that was too slow and
+    # lost its lease must not overwrite the new holder's state.
+    mine = Job.objects.filter(pk=job.pk, lease_owner=job.lease_owner)
     if func is None:
-        Job.objects.filter(pk=job.pk).update(state=JobState.FAILED, finished_at=now(),
+        mine.update(state=JobState.FAILED, finished_at=now(),
                                              error=f"no handler for job kind {job.kind!r}")
         return
     try:
@@ -106,12 +114,12 @@ def job_run(job: Job) -> None:
         log.exception("job %s failed", job)
         state = JobState.FAILED if job.attempts >= job.max_attempts else JobState.QUEUED
         backoff = timedelta(seconds=30 * 2 ** max(job.attempts - 1, 0))
-        Job.objects.filter(pk=job.pk).update(
+        mine.update(
             state=state, error=traceback.format_exc()[-4000:], lease_owner="",
             lease_until=None, due_at=now() + backoff,
             finished_at=now() if state == JobState.FAILED else None)
         return
-    Job.objects.filter(pk=job.pk).update(state=JobState.DONE, result=result, lease_owner="",
+    mine.update(state=JobState.DONE, result=result, lease_owner="",
                                          lease_until=None, finished_at=now(), error="")
 
 

@@ -71,7 +71,7 @@ class Area(models.Model):
         return CHILD_KIND[self.kind]
 
     def subtree_q(self, field: str = "path") -> Q:
-        return Q(**{field: self.path}) | Q(**{f"{field}__startswith": self.path + "."})
+        return Q(**{field: self.path}) | Q(**{f"{field}__prefix": self.path + "."})
 
     def ancestor_paths(self) -> list[str]:
         parts = self.path.split(".")

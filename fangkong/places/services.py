@@ -6,12 +6,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fangkong.lib.text import to_halfwidth
 from fangkong.places.models import (
     AREA_LEVELS,
     CHILD_KIND,
@@ -48,8 +50,12 @@ def area_create(*, kind: str, name: str, parent: Area | None, code: str = "",
         if code and kind in (AreaKind.CITY, AreaKind.DISTRICT):
             segment = code
         else:
-            siblings = Area.objects.filter(parent=parent).count() if parent else 0
-            segment = f"{siblings + 1:03d}" if kind != AreaKind.GRID else f"{siblings + 1:02d}"
+            # One more than the highest numbered sibling (a deleted one leaves a gap).
+            numbers = [int(p.rsplit(".", 1)[-1]) for p in Area.objects.filter(
+                parent=parent).values_list("path", flat=True) if p.rsplit(".", 1)[-1].isdigit()
+                       ] if parent else []
+            following = max(numbers, default=0) + 1
+            segment = f"{following:03d}" if kind != AreaKind.GRID else f"{following:02d}"
     path = f"{parent.path}.{segment}" if parent else segment
     if Area.objects.filter(path=path).exists():
         raise ValidationError({"code": _("An area with this code already exists here.")})
@@ -84,8 +90,19 @@ def building_create(*, grid: Area, number: int, name: str = "", estate: str = ""
 
 
 @transaction.atomic
-def household_create(*, building: Building, unit: int, room: str, remarks: str = "") -> Household:
-    room = room.strip()
+def household_create(*, building: Building, unit: int, room: str, remarks: str = "",
+                     by=None, ip: str | None = None) -> Household:  # noqa: ANN001
+    """Register a room of `building` as a household. With `by` (a staff user; None for
+    the system, e.g. an import already checked), checks their right and area, and audits."""
+    if by is not None:
+        from fangkong.accounts.roles import Can, can
+        from fangkong.accounts.scope import grid_scope_q
+
+        if not can(by, Can.EDIT_RESIDENTS):
+            raise PermissionDenied(_("Your role cannot change the registry."))
+        if not Building.objects.filter(grid_scope_q(by), pk=building.pk).exists():
+            raise Http404
+    room = to_halfwidth(room).strip().removesuffix("室")
     if not room:
         raise ValidationError({"room": _("Enter the room number, e.g. 501.")})
     if unit < 1 or unit > 99:
@@ -96,6 +113,13 @@ def household_create(*, building: Building, unit: int, room: str, remarks: str =
                           label=household_label(building.name, unit, room))
     household.copy_scope_from(building)
     household.save()
+    if by is not None:
+        from fangkong.audit.models import AuditAction
+        from fangkong.audit.services import audit_record
+
+        audit_record(by=by, action=AuditAction.HOUSEHOLD_CREATE, object_type="household",
+                     object_id=household.pk, object_label=household.label,
+                     area_path=building.grid.path, ip=ip)
     stats_refresh(grid_ids=[building.grid_id])
     return household
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
 
 from fangkong.accounts.roles import Can, can
+from fangkong.places.forms import HouseholdForm
 from fangkong.places.models import AreaKind, AreaStats
 from fangkong.places.selectors import (
     area_breadcrumbs,
@@ -20,6 +24,8 @@ from fangkong.places.selectors import (
     household_for_user,
     households_for_user,
 )
+from fangkong.places.services import household_create
+from fangkong.residents.forms import apply_errors
 from fangkong.residents.models import ResidentStatus, Tag
 from fangkong.residents.selectors import residents_for_user
 
@@ -68,19 +74,37 @@ def _area_page(request: HttpRequest, area, *, is_home: bool) -> HttpResponse:  #
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def building_detail(request: HttpRequest, building_id: int) -> HttpResponse:
     building = building_for_user(request.user, building_id)
+    can_edit = can(request.user, Can.EDIT_RESIDENTS)
+    form = HouseholdForm(request.POST or None)
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                household = household_create(
+                    by=request.user, building=building, unit=form.cleaned_data["unit"],
+                    room=form.cleaned_data["room"], ip=request.META.get("REMOTE_ADDR"))
+            except ValidationError as exc:
+                apply_errors(form, exc.message_dict)
+            else:
+                messages.success(request, _("Added household %(label)s.")
+                                 % {"label": household.label})
+                return redirect("places:household", household_id=household.pk)
     households = list(
         households_for_user(request.user).filter(building=building)
         .annotate(n_residents=Count("residents", filter=Q(
             residents__status=ResidentStatus.ACTIVE)))
         .order_by("unit", "room"))
+    households.sort(key=lambda h: (h.unit, len(h.room), h.room))  # 201 before 1001
     units: dict[int, list] = {}
     for household in households:
         units.setdefault(household.unit, []).append(household)
     return render(request, "places/building.html", {
-        "building": building, "units": sorted(units.items()),
+        "building": building, "units": sorted(units.items()), "form": form,
+        "can_edit": can_edit,
         "breadcrumbs": area_breadcrumbs(request.user, building.grid),
     })
 

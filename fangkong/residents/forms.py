@@ -62,3 +62,10 @@ def apply_errors(form: forms.Form, errors: dict[str, list[str]]) -> None:
         target = field if field in form.fields else None
         for message in messages:
             form.add_error(target, message)
+
+
+class ProxyForm(forms.Form):
+    proxy_name = forms.CharField(label=_("Proxy's full name"), max_length=64)
+    proxy_relation = forms.CharField(label=_("Relation to the resident"), max_length=32,
+                                     help_text=_("e.g. daughter, son, neighbour"))
+    proxy_phone = forms.CharField(label=_("Proxy's phone"), max_length=40)

@@ -12,6 +12,7 @@ from fangkong.accounts.roles import Can, can
 from fangkong.accounts.scope import grid_scope_q
 from fangkong.lib.address import parse_room
 from fangkong.lib.idcard import IdNumberError, parse_id_number
+from fangkong.lib.lookups import by_code_point
 from fangkong.lib.phone import PhoneError, parse_phone
 from fangkong.lib.text import to_halfwidth
 from fangkong.places.models import Household
@@ -19,6 +20,7 @@ from fangkong.residents.models import ContactPhone, Resident, ResidentStatus
 from fangkong.residents.personal import id_number_index, phone_index
 
 PAGE_SIZE = 50
+SORT_FIELDS = {"name": "name", "initials": "name_initials", "pinyin": "name_pinyin"}
 LIST_FIELDS = ("id", "name", "gender", "birth_date", "phone_masked", "id_number_masked",
                "relation", "status", "household_id", "household__label", "grid_id",
                "grid__name", "community__name")
@@ -48,7 +50,7 @@ def resident_for_user(user, resident_id: int) -> Resident:  # noqa: ANN001
 class SearchQuery:
     """How a search box entry was understood, shown back to the user."""
 
-    kind: str  # all | name | initials | last4 | phone | id_number | room
+    kind: str  # all | name | initials | pinyin | last4 | phone | id_number | room
     text: str
 
 
@@ -66,7 +68,10 @@ def classify(text: str) -> SearchQuery:
     if parse_room(text) is not None:
         return SearchQuery("room", text)
     if re.fullmatch(r"[A-Za-z]{1,24}", compact):
-        return SearchQuery("initials", compact.lower())
+        letters = compact.lower()
+        # Initials have no vowels ("zw"); typed pinyin has ("wang", "zhangw").
+        kind = "pinyin" if re.search(r"[aeiouv]", letters) else "initials"
+        return SearchQuery(kind, letters)
     return SearchQuery("name", " ".join(text.split()))
 
 
@@ -74,8 +79,9 @@ def resident_search(user, text: str, *, after: int | None = None,  # noqa: ANN00
                     include_inactive: bool = False, limit: int = PAGE_SIZE,
                     ) -> tuple[SearchQuery, list[Resident], int | None]:
     """Search the user's residents by name, pinyin initials, last 4 phone digits, full
-    phone, ID number or room ("3-2-501"). Keyset-paginated by id: returns the query as
-    understood, one page of rows, and the `after` value of the next page (or None)."""
+    phone, ID number or room ("3-2-501"). Keyset-paginated (by name for name-like
+    searches, else by id): returns the query as understood, one page of rows, and the
+    `after` value (a resident id) of the next page, or None."""
     limit = max(1, limit)
     query = classify(text)
     qs = residents_for_user(user)
@@ -112,16 +118,28 @@ def resident_search(user, text: str, *, after: int | None = None,  # noqa: ANN00
             room_q &= Q(household__room=ref.room)
         qs = qs.filter(room_q)
     elif query.kind == "initials":
-        # "zw" (initials) or "zhangw" (full pinyin): both are indexed prefixes.
-        qs = qs.filter(Q(name_initials__startswith=query.text)
-                       | Q(name_pinyin__startswith=query.text))
+        qs = qs.filter(name_initials__prefix=query.text)
+    elif query.kind == "pinyin":
+        qs = qs.filter(name_pinyin__prefix=query.text)
     elif query.kind == "name":
-        qs = qs.filter(name__startswith=query.text)
-    if after is not None:
-        qs = qs.filter(pk__gt=after)
+        qs = qs.filter(name__prefix=query.text)
+    # Name-like searches come in the order of their prefix index, so that the first page
+    # of a common surname at a million residents reads 51 index entries, not 70,000 rows.
+    sort_field = SORT_FIELDS.get(query.kind)
+    if sort_field is None:
+        if after is not None:
+            qs = qs.filter(pk__gt=after)
+        qs = qs.order_by("pk")
+    else:
+        qs = qs.annotate(sort_key=by_code_point(sort_field))
+        if after is not None:
+            last = Resident.objects.filter(pk=after).values_list(sort_field, flat=True).first()
+            if last is not None:
+                qs = qs.filter(Q(sort_key__gt=last) | Q(sort_key=last, pk__gt=after))
+        qs = qs.order_by("sort_key", "pk")
     rows = list(qs.select_related("household", "grid").only(
         "id", "name", "gender", "birth_date", "phone_masked", "id_number_masked", "relation",
         "status", "household__label", "household__id", "grid__name", "grid__id",
-    ).order_by("pk")[: limit + 1])
+    )[: limit + 1])
     next_after = rows[limit - 1].pk if len(rows) > limit else None
     return query, rows[:limit], next_after

@@ -129,6 +129,15 @@ def _apply(resident: Resident, data: ResidentInput, *, creating: bool) -> dict[s
                         resident.id_number_index = sealed.index
                         resident.id_number_masked = sealed.masked
 
+    if (id_info is None and data.id_number is None and resident.id_number_sealed
+            and (data.gender is not None or data.birth_date is not None)):
+        # Editing other fields: gender and birth date must still agree with the ID number
+        # on record.
+        try:
+            id_info = parse_id_number(crypto.unseal(bytes(resident.id_number_sealed),
+                                                    purpose=ID_NUMBER))
+        except IdNumberError:
+            id_info = None
     gender = data.gender if data.gender is not None else (None if not creating else "")
     if id_info is not None:
         if gender and gender != Gender.UNKNOWN and gender != id_info.gender:
@@ -299,6 +308,8 @@ def resident_update(*, by, resident: Resident, data: ResidentInput,  # noqa: ANN
 def resident_reveal(*, by, resident: Resident, what: str, ip: str | None = None) -> str:  # noqa: ANN001
     """Return the clear phone or ID number of a resident the actor may see, and append
     the audit record. The caller has already passed the access gate."""
+    if not Resident.objects.filter(grid_scope_q(by), pk=resident.pk).exists():
+        raise Http404
     if what == PHONE:
         if not can(by, Can.REVEAL_PHONE):
             raise PermissionDenied(_("Your role cannot see full phone numbers."))

@@ -12,10 +12,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from fangkong.accounts.roles import Can, can
 from fangkong.places.selectors import area_breadcrumbs, household_for_user
-from fangkong.residents.forms import ResidentForm, apply_errors
+from fangkong.residents.forms import ProxyForm, ResidentForm, apply_errors
 from fangkong.residents.personal import ID_NUMBER, PHONE
 from fangkong.residents.selectors import resident_for_user, resident_search
-from fangkong.residents.services import resident_create, resident_reveal, resident_update
+from fangkong.residents.services import (
+    proxy_add,
+    resident_create,
+    resident_reveal,
+    resident_update,
+)
 
 
 def _ip(request: HttpRequest) -> str | None:
@@ -45,11 +50,13 @@ def resident_detail(request: HttpRequest, resident_id: int) -> HttpResponse:
     return _detail(request, resident, revealed={})
 
 
-def _detail(request: HttpRequest, resident, revealed: dict[str, str]) -> HttpResponse:  # noqa: ANN001
+def _detail(request: HttpRequest, resident, revealed: dict[str, str],  # noqa: ANN001
+            proxy_form: ProxyForm | None = None) -> HttpResponse:
     user = request.user
     return render(request, "residents/detail.html", {
         "resident": resident,
         "revealed": revealed,
+        "proxy_form": proxy_form or ProxyForm(),
         "breadcrumbs": area_breadcrumbs(user, resident.grid),
         "can_edit": can(user, Can.EDIT_RESIDENTS),
         "can_reveal_phone": can(user, Can.REVEAL_PHONE),
@@ -118,3 +125,24 @@ def resident_edit(request: HttpRequest, resident_id: int) -> HttpResponse:
     return render(request, "residents/form.html", {
         "form": form, "household": resident.household, "resident": resident,
         "breadcrumbs": area_breadcrumbs(request.user, resident.grid)})
+
+
+@login_required
+@require_POST
+def resident_proxy_add(request: HttpRequest, resident_id: int) -> HttpResponse:
+    resident = resident_for_user(request.user, resident_id)
+    if not can(request.user, Can.EDIT_RESIDENTS):
+        raise PermissionDenied
+    form = ProxyForm(request.POST)
+    if form.is_valid():
+        try:
+            proxy_add(by=request.user, resident=resident, name=form.cleaned_data["proxy_name"],
+                      relation=form.cleaned_data["proxy_relation"],
+                      phone=form.cleaned_data["proxy_phone"], ip=_ip(request))
+        except ValidationError as exc:
+            apply_errors(form, exc.message_dict)
+        else:
+            messages.success(request, _("Proxy added."))
+            return redirect("residents:detail", resident_id=resident.pk)
+    return _detail(request, resident_for_user(request.user, resident_id), revealed={},
+                   proxy_form=form)

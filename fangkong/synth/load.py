@@ -300,7 +300,7 @@ def load_city(spec: CitySpec, *, progress: Progress | None = None,
     totals = {"residents": 0, "households": 0, "buildings": 0}
     with transaction.atomic():
         city, grids = _create_areas(spec, shape)
-        parents = {a.pk: a for a in Area.objects.filter(path__startswith=city.path + ".")
+        parents = {a.pk: a for a in Area.objects.filter(path__prefix=city.path + ".")
                    .exclude(kind=AreaKind.GRID)}
         building_id, household_id, resident_id = (_next_id(Building), _next_id(Household),
                                                   _next_id(Resident))

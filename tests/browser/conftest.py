@@ -116,8 +116,11 @@ def app_server(chromium_path: str) -> Iterator[dict]:
         shutil.rmtree(var, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str):
+    """Module-scoped: Playwright's sync API runs an event loop in this thread while it is
+    open, and Django refuses database calls from a thread with a running loop, so it must
+    be closed before the rest of the suite goes on."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -1,6 +1,7 @@
-"""PostgreSQL indexes for prefix search (LIKE 'x%' needs pattern ops under a non-C
-collation; SQLite uses the ordinary indexes with case_sensitive_like), and the tags
-every community starts with (editable afterwards)."""
+"""PostgreSQL indexes for prefix search and name order: on `(col COLLATE "C")`, which
+serves both `col COLLATE "C" LIKE 'x%'` and `ORDER BY col COLLATE "C"` whatever the
+database collation (see fangkong.lib.lookups; SQLite uses the ordinary indexes with GLOB),
+and the tags every community starts with (editable afterwards)."""
 
 from django.db import migrations
 
@@ -29,21 +30,22 @@ def add_tags(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("residents", "0001_initial"), ("places", "0001_initial")]
+    dependencies = [("residents", "0001_initial"), ("places", "0001_initial"),
+                    ("audit", "0001_initial")]
     operations = [
         VendorSQL("postgresql", [
-            "CREATE INDEX resident_name_prefix ON residents_resident "
-            "(name varchar_pattern_ops)",
-            "CREATE INDEX resident_initials_prefix ON residents_resident "
-            "(name_initials varchar_pattern_ops)",
-            "CREATE INDEX resident_pinyin_prefix ON residents_resident "
-            "(name_pinyin varchar_pattern_ops)",
-            "CREATE INDEX area_path_prefix ON places_area (path varchar_pattern_ops)",
-            "CREATE INDEX household_label_prefix ON places_household (label varchar_pattern_ops)",
+            'CREATE INDEX resident_name_c ON residents_resident ((name COLLATE "C"), id)',
+            'CREATE INDEX resident_initials_c ON residents_resident '
+            '((name_initials COLLATE "C"), id)',
+            'CREATE INDEX resident_pinyin_c ON residents_resident '
+            '((name_pinyin COLLATE "C"), id)',
+            'CREATE INDEX area_path_c ON places_area ((path COLLATE "C"))',
+            'CREATE INDEX household_label_c ON places_household ((label COLLATE "C"))',
+            'CREATE INDEX audit_area_path_c ON audit_auditevent ((area_path COLLATE "C"))',
         ], [
-            "DROP INDEX resident_name_prefix", "DROP INDEX resident_initials_prefix",
-            "DROP INDEX resident_pinyin_prefix",
-            "DROP INDEX area_path_prefix", "DROP INDEX household_label_prefix",
+            "DROP INDEX resident_name_c", "DROP INDEX resident_initials_c",
+            "DROP INDEX resident_pinyin_c", "DROP INDEX area_path_c",
+            "DROP INDEX household_label_c", "DROP INDEX audit_area_path_c",
         ]),
         migrations.RunPython(add_tags, migrations.RunPython.noop),
     ]
