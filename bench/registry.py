@@ -4,8 +4,8 @@ Measures, on a scratch database created and dropped by the run:
 - generation + load rate of the synthetic city (residents/s), against the floor of a bare
   bulk insert of the very same resident rows (executemany on SQLite, COPY on PostgreSQL)
   into an unindexed copy of the table, in the same run;
-- p50/p95/p99 of the home page, the resident list and three searches (name, last 4 phone
-  digits, pinyin initials) for a grid worker and for a district administrator, over HTTP
+- p50/p95/p99 of the home page, the resident list and five searches (name, last 4 phone
+  digits, pinyin initials, pinyin, room) for a grid worker and for a district administrator, over HTTP
   against `fangkong serve` (uvicorn), against the floor of `/healthz` on the same server.
 
 Targets (issue 2): 1 million residents generated and loaded in under 60 s; every page's
@@ -75,7 +75,7 @@ def child(args: argparse.Namespace) -> int:
          size=report.residents, floor_value=floor_rate, ratio=floor_rate / load_rate,
          target="1M residents generated and loaded in < 60 s (>= 16,667/s)",
          meets_target=load_rate >= LOAD_TARGET_PER_S, seconds=round(report.seconds, 2),
-         floor_seconds=round(floor_seconds, 2))
+         floor_seconds=round(floor_seconds, 2), phases=report.phases)
 
     users = make_users()
     pages(args, db, report.residents, users)
@@ -197,12 +197,16 @@ def pages(args: argparse.Namespace, db: str, size: int, users: dict[str, str]) -
              size=size, p50_ms=round(percentile(floor, 50), 2))
         surnames = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "欧阳", "孙"]
         initials = ["zw", "wj", "ly", "cx", "lm", "zh", "wy", "hl"]
+        pinyin = ["wang", "zhang", "li", "liuy", "chen", "yang", "huangm", "zhaol"]
         plan = {
             "home": lambda: "/",
             "resident_list": lambda: "/residents/",
             "search_name": lambda: "/residents/?q=" + urllib.parse.quote(rng.choice(surnames)),
             "search_last4": lambda: f"/residents/?q={rng.randint(0, 9999):04d}",
             "search_initials": lambda: "/residents/?q=" + rng.choice(initials),
+            "search_pinyin": lambda: "/residents/?q=" + rng.choice(pinyin),
+            "search_room": lambda: "/residents/?q=" + urllib.parse.quote(
+                f"{rng.randint(1, 12)}-{rng.randint(1, 2)}-{rng.randint(1, 6)}0{rng.randint(1, 2)}"),
         }
         for persona, username in users.items():
             client = Browser(port)

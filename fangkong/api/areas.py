@@ -7,12 +7,12 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from fangkong.accounts.models import Role, User
+from fangkong.accounts.models import Role
 from fangkong.accounts.roles import Can, can
 from fangkong.api.auth import actor, require_registry
 from fangkong.api.schemas import AreaList, AreaOut, BuildingPage, MeOut, errors
-from fangkong.places.models import Area, AreaKind, Building
-from fangkong.places.selectors import area_children, area_for_user, buildings_for_user, home_area
+from fangkong.places.models import Area
+from fangkong.places.selectors import area_children, area_for_user, buildings_under, home_area
 
 router = Router(tags=["areas"])
 
@@ -63,20 +63,5 @@ def area_building_list(request: HttpRequest, area_id: int,
     user = actor(request)
     require_registry(user)
     area = area_for_user(user, area_id)
-    rows, next_after = _buildings_under(user, area, after=after, limit=limit)
+    rows, next_after = buildings_under(user, area, after=after, limit=limit)
     return {"items": rows, "next_after": next_after}
-
-
-def _buildings_under(user: User, area: Area, *, after: int | None,
-                     limit: int) -> tuple[list[Building], int | None]:
-    # One page of the caller's buildings under `area`, narrowed from the scoped selector.
-    # A selector's job: move to places.selectors when that module grows one.
-    qs = buildings_for_user(user)
-    if area.kind == AreaKind.CITY:
-        qs = qs.filter(district__parent=area)
-    else:
-        qs = qs.filter(**{f"{area.kind}_id": area.pk})
-    if after is not None:
-        qs = qs.filter(pk__gt=after)
-    rows = list(qs.order_by("pk")[: limit + 1])
-    return rows[:limit], (rows[limit - 1].pk if len(rows) > limit else None)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from ninja import Query, Router, Status
 from ninja.decorators import decorate_view
@@ -29,8 +27,13 @@ from fangkong.api.schemas import (
 )
 from fangkong.places.selectors import household_for_user
 from fangkong.residents import services
-from fangkong.residents.models import Resident, Tag
-from fangkong.residents.selectors import PAGE_SIZE, resident_for_user, resident_search
+from fangkong.residents.models import Resident
+from fangkong.residents.selectors import (
+    PAGE_SIZE,
+    resident_for_user,
+    resident_search,
+    tags_by_slug,
+)
 
 router = Router(tags=["residents"])
 
@@ -101,17 +104,5 @@ def _resident_input(user: User, payload: ResidentIn | ResidentPatch) -> services
     fields = payload.dict(exclude={"household_id", "tags", "version"})
     household = (household_for_user(user, payload.household_id)
                  if payload.household_id is not None else None)
-    tags = _tags_by_slug(payload.tags) if payload.tags is not None else None
+    tags = tags_by_slug(payload.tags) if payload.tags is not None else None
     return services.ResidentInput(**fields, household=household, tags=tags)
-
-
-def _tags_by_slug(slugs: list[str]) -> list[Tag]:
-    wanted = list(dict.fromkeys(slug.strip() for slug in slugs))
-    tags = list(Tag.objects.filter(slug__in=wanted))
-    known = {tag.slug for tag in tags}
-    missing = [slug for slug in wanted if slug not in known]
-    if missing:
-        raise ValidationError({"tags": [
-            _("There is no tag “%(slug)s”; use the slug of an existing tag.") % {"slug": slug}
-            for slug in missing]})
-    return tags

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from fangkong.accounts.roles import Can, can
 from fangkong.accounts.scope import grid_scope_q
@@ -16,7 +18,7 @@ from fangkong.lib.lookups import by_code_point
 from fangkong.lib.phone import PhoneError, parse_phone
 from fangkong.lib.text import to_halfwidth
 from fangkong.places.models import Household
-from fangkong.residents.models import ContactPhone, Resident, ResidentStatus
+from fangkong.residents.models import ContactPhone, Resident, ResidentStatus, Tag
 from fangkong.residents.personal import id_number_index, phone_index
 
 PAGE_SIZE = 50
@@ -88,12 +90,16 @@ def resident_search(user, text: str, *, after: int | None = None,  # noqa: ANN00
     if not include_inactive:
         qs = qs.filter(status=ResidentStatus.ACTIVE)
     if query.kind == "last4":
-        # A four-digit entry may also be a room number (1201).
-        # Each branch is its own indexed lookup (no join), so the OR stays cheap at scale.
-        others = ContactPhone.objects.filter(last4=query.text).values("resident_id")
-        rooms = Household.objects.filter(room=query.text).values("pk")
-        qs = qs.filter(Q(phone_last4=query.text) | Q(pk__in=others)
-                       | Q(household_id__in=rooms))
+        # A four-digit entry may also be a room number (1201). The three matches are read
+        # as id lists, each through its own index, and the page is cut from their union:
+        # an OR in one statement lets a planner walk the whole table in id order instead.
+        matches = set(qs.filter(phone_last4=query.text).values_list("pk", flat=True))
+        matches.update(qs.filter(pk__in=ContactPhone.objects.filter(
+            last4=query.text).values("resident_id")).values_list("pk", flat=True))
+        matches.update(qs.filter(household_id__in=Household.objects.filter(
+            room=query.text).values("pk")).values_list("pk", flat=True))
+        page = sorted(pk for pk in matches if after is None or pk > after)[: limit + 1]
+        qs = qs.filter(pk__in=page)
     elif query.kind == "phone":
         try:
             number = parse_phone(query.text).number
@@ -143,3 +149,16 @@ def resident_search(user, text: str, *, after: int | None = None,  # noqa: ANN00
     )[: limit + 1])
     next_after = rows[limit - 1].pk if len(rows) > limit else None
     return query, rows[:limit], next_after
+
+
+def tags_by_slug(slugs: list[str]) -> list[Tag]:
+    """The tags named by `slugs`; a ValidationError names every unknown slug."""
+    wanted = list(dict.fromkeys(slug.strip() for slug in slugs))
+    tags = list(Tag.objects.filter(slug__in=wanted))
+    known = {tag.slug for tag in tags}
+    missing = [slug for slug in wanted if slug not in known]
+    if missing:
+        raise ValidationError({"tags": [
+            _("There is no tag “%(slug)s”; use the slug of an existing tag.") % {"slug": slug}
+            for slug in missing]})
+    return tags

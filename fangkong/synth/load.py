@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
@@ -67,6 +67,9 @@ class LoadReport:
     buildings: int
     grids: int
     seconds: float
+    # Where the time went: waiting for generated grids, inserting, building indexes,
+    # computing area figures.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def bulk_insert(table: str, columns: Sequence[str], rows: list[tuple]) -> None:
@@ -100,18 +103,59 @@ def _secondary_indexes(table: str) -> list[tuple[str, str]]:
         return list(cursor.fetchall())
 
 
-@contextmanager
-def indexes_deferred(tables: Sequence[str]) -> Iterator[None]:
-    """Drop the secondary indexes of `tables` and build them again afterwards, in the
-    caller's transaction: sorting once is far faster than a million random inserts."""
-    saved = [(name, sql) for table in tables for name, sql in _secondary_indexes(table)]
+def _foreign_keys(table: str) -> list[tuple[str, str]]:
     with connection.cursor() as cursor:
-        for name, _sql in saved:
+        cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                       "WHERE conrelid = %s::regclass AND contype = 'f'", [table])
+        return list(cursor.fetchall())
+
+
+@contextmanager
+def checks_deferred(tables: Sequence[str]) -> Iterator[None]:
+    """Drop the secondary indexes (and on PostgreSQL the foreign keys) of `tables` and
+    create them again afterwards, in the caller's transaction: building an index or
+    validating a foreign key once, over all rows, is far faster than row by row. On SQLite
+    the caller switches foreign keys off outside the transaction; see `sqlite_fk_off`."""
+    indexes = [(name, sql) for table in tables for name, sql in _secondary_indexes(table)]
+    foreign = ([(table, name, sql) for table in tables for name, sql in _foreign_keys(table)]
+               if connection.vendor == "postgresql" else [])
+    with connection.cursor() as cursor:
+        if foreign:  # run the checks still pending from earlier rows: ALTER needs none
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for table, name, _sql in foreign:
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for name, _sql in indexes:
             cursor.execute(f'DROP INDEX "{name}"')
     yield
     with connection.cursor() as cursor:
-        for _name, sql in saved:
+        if foreign:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for _name, sql in indexes:
             cursor.execute(sql)
+        for table, name, sql in foreign:  # validates every row in one pass
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {sql}')
+        if connection.vendor == "sqlite":
+            for table in tables:
+                cursor.execute(f"PRAGMA foreign_key_check({table})")
+                broken = cursor.fetchall()
+                if broken:
+                    raise ValueError(f"{len(broken)} rows of {table} point nowhere: {broken[:3]}")
+
+
+@contextmanager
+def sqlite_fk_off(active: bool) -> Iterator[None]:
+    """SQLite checks foreign keys row by row and the switch only works outside a
+    transaction; `checks_deferred` checks them all at the end instead."""
+    if not active or connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA foreign_keys=ON")
 
 
 def _analyze(tables: Sequence[str]) -> None:
@@ -298,16 +342,16 @@ def load_city(spec: CitySpec, *, progress: Progress | None = None,
     now: datetime = timezone.now()
     unique_ids = UniqueIdNumbers()
     totals = {"residents": 0, "households": 0, "buildings": 0}
-    with transaction.atomic():
+    big = spec.residents >= BIG_LOAD and spec.residents >= Resident.objects.count()
+    with sqlite_fk_off(big), transaction.atomic():
         city, grids = _create_areas(spec, shape)
         parents = {a.pk: a for a in Area.objects.filter(path__prefix=city.path + ".")
                    .exclude(kind=AreaKind.GRID)}
         building_id, household_id, resident_id = (_next_id(Building), _next_id(Household),
                                                   _next_id(Resident))
-        big = spec.residents >= BIG_LOAD and spec.residents >= Resident.objects.count()
         tables = [Resident._meta.db_table, Resident.tags.through._meta.db_table,
                   Household._meta.db_table, Proxy._meta.db_table]
-        deferred = indexes_deferred(tables) if big else nullcontext()
+        deferred = checks_deferred(tables) if big else nullcontext()
         deferred.__enter__()
         estate_rng = random.Random(f"{spec.seed}:estates")
         estates: dict[int, tuple[str, str]] = {}
@@ -325,7 +369,12 @@ def load_city(spec: CitySpec, *, progress: Progress | None = None,
             jobs.append(GridJob(index=index, seed=spec.seed, region=district.code,
                                 households=plan.households, estate=estate, road=road,
                                 data_key=settings.DATA_KEY))
-        for scope, rows in zip(scopes, _grid_stream(jobs, processes), strict=True):
+        phases = {"generate_wait": 0.0, "insert": 0.0, "indexes": 0.0, "figures": 0.0}
+        stream = _grid_stream(jobs, processes)
+        clock = time.perf_counter()
+        for scope, rows in zip(scopes, stream, strict=True):
+            now_clock = time.perf_counter()
+            phases["generate_wait"] += now_clock - clock
             b0, h0, r0 = building_id, household_id, resident_id
             b_rows = [(b0 + i, *b, *scope) for i, b in enumerate(rows.buildings)]
             h_rows = [(h0 + i, b0 + h[0], h[1], h[2], h[3], "", *scope)
@@ -355,11 +404,16 @@ def load_city(spec: CitySpec, *, progress: Progress | None = None,
             totals["buildings"] += len(b_rows)
             if progress:
                 progress(totals["residents"], spec.residents)
+            clock = time.perf_counter()
+            phases["insert"] += clock - now_clock
         deferred.__exit__(None, None, None)
         _reset_sequences([Building, Household, Resident, Proxy, Resident.tags.through])
         if big:
             _analyze(tables)
+        phases["indexes"] = time.perf_counter() - clock
         stats_refresh()
+        phases["figures"] = time.perf_counter() - clock - phases["indexes"]
     return LoadReport(city=city, residents=totals["residents"],
                       households=totals["households"], buildings=totals["buildings"],
-                      grids=len(grids), seconds=time.perf_counter() - started)
+                      grids=len(grids), seconds=time.perf_counter() - started,
+                      phases={k: round(v, 2) for k, v in phases.items()})
