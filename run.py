@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -41,13 +42,30 @@ def ensure_environment() -> None:
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted and PYTHON.exists():
         return
-    if not PYTHON.exists():
+    if not _has_pip():
+        try:
+            import ensurepip  # noqa: F401 - Debian ships it separately
+        except ImportError:
+            sys.exit("This Python cannot create virtual environments. On Debian or Ubuntu: "
+                     "sudo apt install python3-venv   (then run this command again)")
         say("creating the virtual environment in .venv/ ...")
-        venv.EnvBuilder(with_pip=True).create(VENV)
+        # Built aside and renamed, so that an interrupted first run leaves no half .venv/.
+        building = ROOT / ".venv.partial"
+        shutil.rmtree(building, ignore_errors=True)
+        shutil.rmtree(VENV, ignore_errors=True)
+        venv.EnvBuilder(with_pip=True).create(building)
+        building.rename(VENV)
     say("installing fangkong and its pinned dependencies (first run only) ...")
     pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", "-e", f"{ROOT}[test]"], check=True, cwd=ROOT)  # noqa: S603
     STAMP.write_text(wanted)
+
+
+def _has_pip() -> bool:
+    if not PYTHON.exists():
+        return False
+    probe = [str(PYTHON), "-m", "pip", "--version"]
+    return subprocess.call(probe, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0  # noqa: S603
 
 
 def run_tests(args: list[str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -49,7 +50,10 @@ def scratch_environment(db: str) -> Iterator[dict[str, str]]:
     a temporary SQLite file, or a new PostgreSQL database on DATABASE_URL's server."""
     var = Path(tempfile.mkdtemp(prefix="fangkong-bench-"))
     env = {**os.environ, "FANGKONG_VAR_DIR": str(var), "DJANGO_SETTINGS_MODULE":
-           "fangkong.settings"}
+           "fangkong.settings",
+           # A fresh key for a scratch database: the user's key is never needed here.
+           "FANGKONG_DATA_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode()}
+    env.pop("FANGKONG_DATA_KEY_FILE", None)
     dropdb = None
     if db == "postgresql":
         import psycopg

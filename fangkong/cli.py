@@ -23,6 +23,12 @@ def main(argv: list[str] | None = None) -> None:
         argv = ["help"] if not argv else argv
         if argv[0] != "help":
             return
+    if argv[0] == "bench":
+        # Benchmarks run their work in a child process on a scratch database; the parent
+        # needs no settings (and no data key) of its own.
+        from bench.run import main as bench_main
+
+        sys.exit(bench_main(argv[1:]))
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["fangkong", *argv])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from fangkong.lib.env import env_bool, env_int, env_list, env_str, read_or_create_secret
@@ -20,10 +21,23 @@ SECRET_KEY = env_str("FANGKONG_SECRET_KEY", "") or read_or_create_secret(
     SECRETS_DIR / "secret.key", nbytes=48
 )
 # The data key encrypts ID numbers and phones at rest and keys their blind index.
-# Lose it and those fields cannot be read again: see docs/keys.md.
-DATA_KEY = env_str("FANGKONG_DATA_KEY", "") or read_or_create_secret(
-    Path(env_str("FANGKONG_DATA_KEY_FILE", str(SECRETS_DIR / "data.key"))), nbytes=32
-)
+# Lose it and those fields cannot be read again: see docs/keys.md. Generated on first run
+# only for the embedded database; a shared database (DATABASE_URL) needs the one key that
+# every process of the installation uses, given explicitly.
+_DATA_KEY_FILE = env_str("FANGKONG_DATA_KEY_FILE", "")
+if env_str("FANGKONG_DATA_KEY", ""):
+    DATA_KEY = env_str("FANGKONG_DATA_KEY", "")
+elif _DATA_KEY_FILE:
+    if not Path(_DATA_KEY_FILE).exists():
+        raise ImproperlyConfigured(f"FANGKONG_DATA_KEY_FILE={_DATA_KEY_FILE} does not exist")
+    DATA_KEY = Path(_DATA_KEY_FILE).read_text().strip()
+elif env_str("DATABASE_URL", ""):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is set but no data key is: set FANGKONG_DATA_KEY or "
+        "FANGKONG_DATA_KEY_FILE to the key of this installation (docs/keys.md). A key made "
+        "up here would seal data that the other processes cannot read.")
+else:
+    DATA_KEY = read_or_create_secret(SECRETS_DIR / "data.key", nbytes=32)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -83,7 +97,8 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'fangkong.sqlite3'}"),
-        conn_max_age=env_int("FANGKONG_DB_CONN_MAX_AGE", 60),
+        # 0 under ASGI, as Django advises: each request runs in its own thread.
+        conn_max_age=env_int("FANGKONG_DB_CONN_MAX_AGE", 0),
         conn_health_checks=True,
     )
 }

@@ -5,24 +5,9 @@ The suite runs on SQLite by default and on PostgreSQL when DATABASE_URL points a
 
 from __future__ import annotations
 
-import atexit
-import base64
-import os
-import shutil
-import tempfile
+import pytest
 
-# Before Django reads its settings: a fixed data key and a scratch var/ for the tests.
-os.environ.setdefault("FANGKONG_DATA_KEY", base64.urlsafe_b64encode(b"k" * 32).decode())
-os.environ.setdefault("FANGKONG_SECRET_KEY", "test-only-secret-key-not-for-production-use")
-# Each run gets its own scratch folder (and so its own SQLite test database), so that two
-# runs at once do not trample each other.
-if "FANGKONG_VAR_DIR" not in os.environ:
-    os.environ["FANGKONG_VAR_DIR"] = tempfile.mkdtemp(prefix="fangkong-test-")
-    atexit.register(shutil.rmtree, os.environ["FANGKONG_VAR_DIR"], True)
-
-import pytest  # noqa: E402
-
-from tests.factories import City, build_city  # noqa: E402
+from tests.factories import City, build_city
 
 
 @pytest.fixture(scope="session")

@@ -90,3 +90,32 @@ def test_createstaff_refuses_a_weak_password(city, monkeypatch, fast_hashing):
         _createstaff(monkeypatch, "newgrid", role="grid_worker", area=grid.path,
                      password="12345")
     assert not User.objects.filter(username="newgrid").exists()
+
+
+@pytest.mark.django_db
+def test_createtoken_prints_a_token_that_authenticates_as_the_user(city):
+    from fangkong.accounts.services import api_token_user
+
+    out = io.StringIO()
+    call_command("createtoken", "grid_worker", name="kiosk", stdout=out, stderr=io.StringIO())
+    token = out.getvalue().strip()
+    assert token.startswith("fk_")
+    assert api_token_user(token) == User.objects.get(username="grid_worker")
+
+
+@pytest.mark.django_db
+def test_addarea_adds_a_grid_under_a_community_and_refuses_a_wrong_kind(city):
+    community = city.areas(AreaKind.COMMUNITY)[0]
+    out = io.StringIO()
+    call_command("addarea", kind="grid", name="第9网格", parent=community.path, stdout=out)
+    path = out.getvalue().split("\t")[0]
+    assert path.startswith(community.path + ".")
+    with pytest.raises(CommandError):
+        call_command("addarea", kind="street", name="错街道", parent=community.path)
+
+
+def test_bench_lists_its_benchmarks(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--help"])
+    assert exit_info.value.code == 0
+    assert "registry" in capsys.readouterr().out

@@ -6,14 +6,16 @@ import secrets
 from datetime import datetime
 
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models.functions import Lower
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fangkong.accounts.models import ApiToken, Role, User
-from fangkong.accounts.roles import ROLE_AREA_KINDS
+from fangkong.accounts.roles import ROLE_AREA_KINDS, Can, can
+from fangkong.accounts.scope import area_scope_q
 from fangkong.audit.models import AuditAction
 from fangkong.audit.services import audit_record
 from fangkong.places.models import Area, AreaKind
@@ -24,7 +26,14 @@ TOKEN_PREFIX = "fk_"  # noqa: S105 - a prefix, not a secret
 @transaction.atomic
 def staff_create(*, username: str, password: str, role: str, area: Area, full_name: str = "",
                  by=None, check_password: bool = True) -> User:  # noqa: ANN001
-    """Create a staff user with one role at one area of the kind that role works at."""
+    """Create a staff user with one role at one area of the kind that role works at.
+    `by` (None for the command line) must be allowed to manage staff, and the area must
+    lie in their own area."""
+    if by is not None:
+        if not can(by, Can.MANAGE_STAFF):
+            raise PermissionDenied(_("Your role cannot add staff."))
+        if not Area.objects.filter(area_scope_q(by), pk=area.pk).exists():
+            raise Http404
     errors: dict[str, list[str]] = {}
     username = username.strip()
     if not username:

@@ -23,6 +23,7 @@ from fangkong.api.schemas import (
     ResidentPatch,
     RevealIn,
     RevealOut,
+    SearchText,
     errors,
 )
 from fangkong.places.selectors import household_for_user
@@ -39,7 +40,7 @@ router = Router(tags=["residents"])
 
 
 @router.get("/residents", response={200: ResidentPage, **errors(401, 403, 422)})
-def resident_list(request: HttpRequest, q: str = Query("", max_length=100),
+def resident_list(request: HttpRequest, q: SearchText = "",
                   after: int | None = None, limit: int = Query(PAGE_SIZE, ge=1, le=200),
                   include_inactive: bool = False) -> dict[str, Any]:
     """Search the caller's residents by name, pinyin initials, last four phone digits,

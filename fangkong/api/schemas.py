@@ -4,7 +4,8 @@ Output schemas carry masked personal data only (`phone_masked`, `id_number_maske
 never the sealed bytes, never a blind index. Input and output schemas are separate.
 Choice fields take the model's TextChoices values; the allowed values are documented in
 the OpenAPI schema but checked by the services, so a wrong value is a 400 with a
-translated message rather than a 422 in pydantic's English.
+translated message. Every input string has a length limit and refuses control characters
+and unencodable text (a 422): an oversized or garbled body never reaches the services.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Annotated, Any, Literal
 
 from django.db.models import TextChoices
 from ninja import Field, Schema
-from pydantic import WithJsonSchema
+from pydantic import AfterValidator, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
+from fangkong.lib.text import find_unsafe_char
 from fangkong.residents.models import Channel, Gender, Relation, ResidentStatus
 
 # Errors ------------------------------------------------------------------------------
@@ -44,9 +47,13 @@ class RequestErrorItem(Schema):
 
 
 class RequestErrors(Schema):
-    """422: the request did not have the declared shape (ninja's own validation)."""
+    """422: the request did not have the declared shape (ninja's own validation).
+    `detail` is pydantic's list in English, for programs; `errors` maps each input field
+    (or `__all__`) to messages for a person, in the request's language (Chinese by
+    default), like the 400 body."""
 
     detail: list[RequestErrorItem]
+    errors: dict[str, list[str]]
 
 
 ERROR_SCHEMAS: dict[int, type[Schema]] = {
@@ -59,10 +66,57 @@ def errors(*codes: int) -> dict[int, type[Schema]]:
     return {code: ERROR_SCHEMAS[code] for code in codes}
 
 
+# Input text ------------------------------------------------------------------------------
+
+UNSAFE_TEXT = "unsafe_text"
+"""The pydantic error type of text with a control character or a lone surrogate."""
+CHOICE_MAX = 16  # longest value of a choice field, with room to spare
+TAGS_MAX = 20  # tags of one resident
+
+
+def _refuse_unsafe(value: str, *, multiline: bool) -> str:
+    position = find_unsafe_char(value, multiline=multiline)
+    if position is not None:
+        raise PydanticCustomError(
+            UNSAFE_TEXT,
+            "Text has a control character or an invalid character at position {position}",
+            {"position": position + 1},
+        )
+    return value
+
+
+def _single_line(value: str) -> str:
+    return _refuse_unsafe(value, multiline=False)
+
+
+def _multi_line(value: str) -> str:
+    # A textarea sends CRLF; store plain line feeds.
+    return _refuse_unsafe(value.replace("\r\n", "\n"), multiline=True)
+
+
+def clean_str(max_length: int, *, multiline: bool = False) -> Any:
+    """An input string of at most `max_length` characters without control characters
+    (with `multiline`, tab and line feed are allowed and CRLF becomes a line feed) and
+    without lone surrogates, refused with the error type `unsafe_text`. The length is
+    checked first, so a huge value is refused without being scanned."""
+    check = _multi_line if multiline else _single_line
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(check)]
+
+
 def _choice(choices: type[TextChoices], *, blank: bool = False) -> Any:
     values = [*choices.values, *([""] if blank else [])]
-    return Annotated[str, WithJsonSchema({"type": "string", "enum": values})]
+    schema = {"type": "string", "enum": values, "maxLength": CHOICE_MAX}
+    return Annotated[clean_str(CHOICE_MAX), WithJsonSchema(schema)]
 
+
+NameText = clean_str(64)
+IdNumberText = clean_str(40)
+PhoneText = clean_str(40)
+LanguageNoteText = clean_str(64)
+RemarksText = clean_str(1000, multiline=True)
+TagSlug = clean_str(32)
+TagSlugs = Annotated[list[TagSlug], Field(max_length=TAGS_MAX)]
+SearchText = clean_str(100)
 
 GenderValue = _choice(Gender, blank=True)
 RelationValue = _choice(Relation)
@@ -274,16 +328,16 @@ class ResidentIn(Schema):
     (a contradicting value is refused)."""
 
     household_id: int
-    name: str
+    name: NameText
     gender: GenderValue = ""
     birth_date: date | None = None
-    id_number: str = ""
-    phone: str = ""
+    id_number: IdNumberText = ""
+    phone: PhoneText = ""
     relation: RelationValue = Relation.SELF.value
-    tags: list[str] = Field(default_factory=list, description="Tag slugs.")
+    tags: TagSlugs = Field(default_factory=list, description="Tag slugs.")
     preferred_channel: ChannelValue = ""
-    language_note: str = ""
-    remarks: str = ""
+    language_note: LanguageNoteText = ""
+    remarks: RemarksText = ""
     status: StatusValue = ResidentStatus.ACTIVE.value
 
 
@@ -294,16 +348,16 @@ class ResidentPatch(Schema):
     version: int = Field(ge=1, description="The `version` the change is based on; an edit "
                                            "of an outdated version is refused (400).")
     household_id: int | None = None
-    name: str | None = None
+    name: NameText | None = None
     gender: GenderValue | None = None
     birth_date: date | None = None
-    id_number: str | None = None
-    phone: str | None = None
+    id_number: IdNumberText | None = None
+    phone: PhoneText | None = None
     relation: RelationValue | None = None
-    tags: list[str] | None = None
+    tags: TagSlugs | None = Field(None, description="Tag slugs.")
     preferred_channel: ChannelValue | None = None
-    language_note: str | None = None
-    remarks: str | None = None
+    language_note: LanguageNoteText | None = None
+    remarks: RemarksText | None = None
     status: StatusValue | None = None
 
 

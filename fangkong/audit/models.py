@@ -18,6 +18,7 @@ class AuditAction(models.TextChoices):
     RESIDENT_MOVE_OUT = "resident_move_out", _("Marked resident moved out")
     HOUSEHOLD_CREATE = "household_create", _("Added household")
     STAFF_CREATE = "staff_create", _("Added staff member")
+    STAFF_CHANGE = "staff_change", _("Changed staff member's role or area")
     TOKEN_CREATE = "token_create", _("Created API token")
     LOGIN_FAILED = "login_failed", _("Failed login")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import traceback
 from collections.abc import Callable
@@ -64,6 +65,9 @@ def jobs_claim(*, owner: str, limit: int = 1, now: datetime | None = None) -> li
     running ones whose lease has expired (their worker died)."""
     now = now or timezone.now()
     lease_until = now + timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    # Each claim gets its own token: a restarted process with the same name, or a worker
+    # whose lease ran out, can never pass for the current holder.
+    lease = f"{owner}#{secrets.token_hex(6)}"
     due = Q(state=JobState.QUEUED, due_at__lte=now) | Q(state=JobState.RUNNING,
                                                         lease_until__lt=now)
     with transaction.atomic():
@@ -80,20 +84,23 @@ def jobs_claim(*, owner: str, limit: int = 1, now: datetime | None = None) -> li
             return []
         # Conditional: only rows still due are taken, whatever happened since the SELECT.
         Job.objects.filter(due, pk__in=ids).update(
-            state=JobState.RUNNING, lease_owner=owner, lease_until=lease_until,
+            state=JobState.RUNNING, lease_owner=lease, lease_until=lease_until,
             attempts=F("attempts") + 1)
-        return list(Job.objects.filter(pk__in=ids, lease_owner=owner,
-                                       lease_until=lease_until))
+        return list(Job.objects.filter(pk__in=ids, lease_owner=lease))
 
 
 def job_progress(job: Job, *, done: int, total: int | None = None) -> bool:
-    """Record progress and renew the lease; returns False when cancellation was asked."""
+    """Record progress and renew the lease. Returns False when the job should stop:
+    cancellation was asked, or this worker no longer holds the lease."""
     fields: dict[str, Any] = {"progress_done": done,
                               "lease_until": timezone.now()
                               + timedelta(seconds=settings.JOB_LEASE_SECONDS)}
     if total is not None:
         fields["progress_total"] = total
-    Job.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(**fields)
+    held = Job.objects.filter(pk=job.pk, lease_owner=job.lease_owner,
+                              state=JobState.RUNNING).update(**fields)
+    if not held:
+        return False
     return not Job.objects.filter(pk=job.pk, cancel_requested=True).exists()
 
 

@@ -17,7 +17,7 @@ from operator import mul
 
 from django.utils.translation import gettext as _
 
-from fangkong.lib.text import squash_spaces, to_halfwidth
+from fangkong.lib.text import find_unsafe_char, squash_spaces, to_halfwidth
 
 __all__ = [
     "PROVINCE_CODES",
@@ -55,6 +55,9 @@ PROVINCE_CODES: frozenset[str] = frozenset(
 )
 """First two digits of a real region code: provinces, municipalities, Taiwan, HK, Macao,
 and 81/82/83 on the residence permits of Hong Kong, Macao and Taiwan residents."""
+
+MAX_INPUT_LENGTH = 64
+"""Longer input is refused before any parsing, whatever it contains."""
 
 MIN_BIRTH_DATE = date(1890, 1, 1)
 """Earliest birth date accepted; anything older is taken to be a typo."""
@@ -170,9 +173,26 @@ def parse_id_number(raw: str, *, today: date | None = None) -> IdInfo:
     accepted and a lowercase ``x`` is read as ``X``. 15-digit numbers (birth year
     19YY) are converted to 18 digits. ``today`` (default: today in China) bounds
     the birth date. Raises :class:`IdNumberError` with the code of the first problem
-    found, checked in this order: empty, chars, length, region, birth_date,
-    check_digit.
+    found, checked in this order: input longer than :data:`MAX_INPUT_LENGTH` (length),
+    control characters such as NUL other than surrounding whitespace (chars), empty,
+    chars, length, region, birth_date, check_digit.
     """
+    if len(raw) > MAX_INPUT_LENGTH:
+        raise IdNumberError(
+            "length",
+            _("ID number is too long (%(n)d characters); expected 18 (or 15 for old IDs).")
+            % {"n": len(raw)},
+        )
+    unsafe = find_unsafe_char(raw.strip())
+    if unsafe is not None:
+        raise IdNumberError(
+            "chars",
+            _(
+                "ID number contains an invisible or invalid character at position %(pos)d; "
+                "please type the number again."
+            )
+            % {"pos": unsafe + 1},
+        )
     number = squash_spaces(to_halfwidth(raw)).replace("x", "X")
     if not number:
         raise IdNumberError("empty", _("ID number is empty."))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
-from fangkong.lib.text import to_halfwidth
+from fangkong.lib.text import find_unsafe_char, to_halfwidth
 
 __all__ = [
     "PhoneError",
@@ -30,12 +30,20 @@ __all__ = [
     "phone_last4",
 ]
 
-_MOBILE = re.compile(r"1[3-9]\d{9}")
-_LOCAL = re.compile(r"[2-9]\d{6,7}")
-_EXTENSION = re.compile(r"\d{1,6}")
-_AREA_CODE = re.compile(r"0(?:10|2\d|[3-9]\d\d)")
-# An extension written out: "转123", "分机 123", "ext 123", "ext.123" at the end.
-_WORDED_EXTENSION = re.compile(r"^(.*?)[\s\-.,]*(?:转|分机|ext\.?)[\s\-.:]*(\d*)$", re.IGNORECASE)
+MAX_INPUT_LENGTH = 64
+"""Longer input is refused before any parsing: no phone number needs more, and it keeps
+every step below cheap whatever is pasted."""
+
+# ASCII digits only: \d alone would also take Arabic-Indic, Devanagari, ... digits.
+_MOBILE = re.compile(r"1[3-9]\d{9}", re.ASCII)
+_LOCAL = re.compile(r"[2-9]\d{6,7}", re.ASCII)
+_EXTENSION = re.compile(r"\d{1,6}", re.ASCII)
+_AREA_CODE = re.compile(r"0(?:10|2\d|[3-9]\d\d)", re.ASCII)
+# An extension written out: "转123", "分机 123", "ext 123", "ext.123" at the end. Found
+# with search() and the text before it cut off by hand: a leading "^(.*?)[\s\-.,]*" in
+# the pattern would retry every split of a long run of separators (quadratic time).
+_WORDED_EXTENSION = re.compile(r"(?:转|分机|ext\.?)[\s\-.:]*([0-9]*)$", re.IGNORECASE)
+_BEFORE_WORDED_EXTENSION = "-.,"
 # Whitespace (incl. NBSP; U+3000 is made a space by to_halfwidth) and dash-like separators.
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
 _SEPARATORS = re.compile(rf"[\s{re.escape(_DASHES)}.()]+")
@@ -43,7 +51,7 @@ _SEPARATOR_CHARS = frozenset(_DASHES + ".()")
 _INVISIBLE = dict.fromkeys((0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x180E, 0x00AD), None)
 # "+86", "0086", "(+86)", "+86-", "00 86 " at the start.
 _COUNTRY_CODE = re.compile(rf"\(?\s*(?:\+|00)\s*86\s*\)?[\s{re.escape(_DASHES)}.]*")
-_NORMALIZED_LANDLINE = re.compile(r"(0\d{2,3})-(\d{7,8})(?:-(\d{1,6}))?")
+_NORMALIZED_LANDLINE = re.compile(r"(0\d{2,3})-(\d{7,8})(?:-(\d{1,6}))?", re.ASCII)
 
 
 class PhoneError(ValueError):
@@ -86,16 +94,34 @@ def parse_phone(raw: str) -> PhoneNumber:
     ``+86`` / ``0086`` (or ``86`` directly before an 11-digit mobile) and, for
     landlines, an extension written ``转123``, ``分机123``, ``ext 123`` or ``-123``.
     Separators between area code and local number are used to split them; without
-    any, the area code length follows from its digits. Raises :class:`PhoneError`.
+    any, the area code length follows from its digits. Input longer than
+    :data:`MAX_INPUT_LENGTH` characters and control characters (NUL, ...) other than
+    surrounding whitespace are refused. Raises :class:`PhoneError`.
     """
+    if len(raw) > MAX_INPUT_LENGTH:
+        raise _error(
+            "length",
+            _("Phone number is too long (%(n)d characters; at most %(max)d).")
+            % {"n": len(raw), "max": MAX_INPUT_LENGTH},
+        )
     text = to_halfwidth(raw).translate(_INVISIBLE).strip()
     if not text:
         raise _error("empty", _("Phone number is empty."))
+    unsafe = find_unsafe_char(text)
+    if unsafe is not None:
+        raise _error(
+            "chars",
+            _(
+                "Phone number contains an invisible or invalid character at position "
+                "%(pos)d; please type the number again."
+            )
+            % {"pos": unsafe + 1},
+        )
 
     ext = ""
-    worded = _WORDED_EXTENSION.match(text)
+    worded = _WORDED_EXTENSION.search(text)
     if worded is not None:
-        text, ext = worded.group(1).strip(), worded.group(2)
+        text, ext = _strip_separators_at_end(text[: worded.start()]).strip(), worded.group(1)
         if not _EXTENSION.fullmatch(ext):
             raise _error(
                 "length",
@@ -153,6 +179,13 @@ def parse_phone(raw: str) -> PhoneNumber:
     )
 
 
+def _strip_separators_at_end(text: str) -> str:
+    end = len(text)
+    while end and (text[end - 1].isspace() or text[end - 1] in _BEFORE_WORDED_EXTENSION):
+        end -= 1
+    return text[:end]
+
+
 def _parse_mobile(digits: str, ext: str) -> PhoneNumber:
     if len(digits) != 11:
         raise _error(
@@ -173,7 +206,7 @@ def _parse_mobile(digits: str, ext: str) -> PhoneNumber:
 
 def _split_area_code(digits: str) -> tuple[str, str]:
     """Split an unseparated landline ``0...`` into (area code, rest) by the digits."""
-    size = 3 if digits[1] in "12" else 4
+    size = 3 if digits[1:2] in ("1", "2") else 4
     return digits[:size], digits[size:]
 
 

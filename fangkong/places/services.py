@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.http import Http404
 from django.utils import timezone
@@ -112,7 +112,12 @@ def household_create(*, building: Building, unit: int, room: str, remarks: str =
     household = Household(building=building, unit=unit, room=room, remarks=remarks,
                           label=household_label(building.name, unit, room))
     household.copy_scope_from(building)
-    household.save()
+    try:
+        with transaction.atomic():
+            household.save()
+    except IntegrityError as exc:  # the same room added at the same moment by someone else
+        raise ValidationError({"room": _(
+            "This room is already registered in this building.")}) from exc
     if by is not None:
         from fangkong.audit.models import AuditAction
         from fangkong.audit.services import audit_record
@@ -160,11 +165,20 @@ def stats_refresh(*, grid_ids: Iterable[int] | None = None, today: date | None =
     re-add every ancestor from its children. Idempotent; returns the grids recomputed."""
     today = today or timezone.localdate()
     now = timezone.now()
+    # Lock the figures to be rewritten (grids and their ancestors, in id order so that two
+    # refreshes never deadlock) before counting: a concurrent refresh of a sibling then
+    # waits and counts after this one commits, instead of overwriting it with a count
+    # taken before. (SQLite serialises writers anyway.)
+    locked = AreaStats.objects.select_for_update(of=("self",)).order_by("area_id")
     if grid_ids is None:
+        list(locked.values_list("area_id", flat=True))
         grids = list(Area.objects.filter(kind=AreaKind.GRID).values_list("pk", flat=True))
         figures = _grid_figures(None, today)
     else:
         grids = sorted(set(grid_ids))
+        paths = list(Area.objects.filter(pk__in=grids).values_list("path", flat=True))
+        chain = {".".join(p.split(".")[:i]) for p in paths for i in range(1, p.count(".") + 2)}
+        list(locked.filter(area__path__in=chain).values_list("area_id", flat=True))
         figures = _grid_figures(grids, today)
     rows = [AreaStats(area_id=g, refreshed_at=now, **figures[g]) for g in grids]
     AreaStats.objects.bulk_create(

@@ -75,8 +75,8 @@ class Resident(ScopedToGrid):
     relation = models.CharField(_("relation to householder"), max_length=16,
                                 choices=Relation.choices, default=Relation.SELF)
     name = models.CharField(_("full name"), max_length=64)
-    name_initials = models.CharField(max_length=32, db_index=True)  # "zw" for 张伟
-    name_pinyin = models.CharField(max_length=128, db_index=True, default="")  # "zhangwei"
+    name_initials = models.CharField(max_length=64, db_index=True)  # "zw" for 张伟
+    name_pinyin = models.CharField(max_length=400, db_index=True, default="")  # "zhangwei"
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices,
                               default=Gender.UNKNOWN)
     birth_date = models.DateField(_("birth date"), null=True, blank=True)

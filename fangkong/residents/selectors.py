@@ -22,7 +22,7 @@ from fangkong.residents.models import ContactPhone, Resident, ResidentStatus, Ta
 from fangkong.residents.personal import id_number_index, phone_index
 
 PAGE_SIZE = 50
-SORT_FIELDS = {"name": "name", "initials": "name_initials", "pinyin": "name_pinyin"}
+SORT_FIELDS = {"name": "name"}
 LIST_FIELDS = ("id", "name", "gender", "birth_date", "phone_masked", "id_number_masked",
                "relation", "status", "household_id", "household__label", "grid_id",
                "grid__name", "community__name")
@@ -52,12 +52,13 @@ def resident_for_user(user, resident_id: int) -> Resident:  # noqa: ANN001
 class SearchQuery:
     """How a search box entry was understood, shown back to the user."""
 
-    kind: str  # all | name | initials | pinyin | last4 | phone | id_number | room
+    kind: str  # all | name | pinyin (or initials) | last4 | phone | id_number | room
     text: str
 
 
 def classify(text: str) -> SearchQuery:
-    text = to_halfwidth(text or "").strip()
+    # Control characters (a NUL breaks PostgreSQL) never belong in a search.
+    text = "".join(c for c in to_halfwidth(text or "") if c.isprintable()).strip()
     if not text:
         return SearchQuery("all", "")
     compact = re.sub(r"[\s\-]", "", text)
@@ -70,10 +71,8 @@ def classify(text: str) -> SearchQuery:
     if parse_room(text) is not None:
         return SearchQuery("room", text)
     if re.fullmatch(r"[A-Za-z]{1,24}", compact):
-        letters = compact.lower()
-        # Initials have no vowels ("zw"); typed pinyin has ("wang", "zhangw").
-        kind = "pinyin" if re.search(r"[aeiouv]", letters) else "initials"
-        return SearchQuery(kind, letters)
+        # Pinyin ("wang", "zhangw") or initials ("zw", and "zag" for 张爱国): both.
+        return SearchQuery("pinyin", compact.lower())
     return SearchQuery("name", " ".join(text.split()))
 
 
@@ -89,6 +88,7 @@ def resident_search(user, text: str, *, after: int | None = None,  # noqa: ANN00
     qs = residents_for_user(user)
     if not include_inactive:
         qs = qs.filter(status=ResidentStatus.ACTIVE)
+    visible = qs
     if query.kind == "last4":
         # A four-digit entry may also be a room number (1201). The three matches are read
         # as id lists, each through its own index, and the page is cut from their union:
@@ -123,10 +123,8 @@ def resident_search(user, text: str, *, after: int | None = None,  # noqa: ANN00
         if ref.room is not None:
             room_q &= Q(household__room=ref.room)
         qs = qs.filter(room_q)
-    elif query.kind == "initials":
-        qs = qs.filter(name_initials__prefix=query.text)
     elif query.kind == "pinyin":
-        qs = qs.filter(name_pinyin__prefix=query.text)
+        return query, *_pinyin_page(qs, query.text, after=after, limit=limit)
     elif query.kind == "name":
         qs = qs.filter(name__prefix=query.text)
     # Name-like searches come in the order of their prefix index, so that the first page
@@ -137,18 +135,50 @@ def resident_search(user, text: str, *, after: int | None = None,  # noqa: ANN00
             qs = qs.filter(pk__gt=after)
         qs = qs.order_by("pk")
     else:
-        qs = qs.annotate(sort_key=by_code_point(sort_field))
-        if after is not None:
-            last = Resident.objects.filter(pk=after).values_list(sort_field, flat=True).first()
-            if last is not None:
-                qs = qs.filter(Q(sort_key__gt=last) | Q(sort_key=last, pk__gt=after))
-        qs = qs.order_by("sort_key", "pk")
-    rows = list(qs.select_related("household", "grid").only(
-        "id", "name", "gender", "birth_date", "phone_masked", "id_number_masked", "relation",
-        "status", "household__label", "household__id", "grid__name", "grid__id",
-    )[: limit + 1])
+        qs = _after(qs, sort_field, after, visible)
+    rows = _page_rows(qs, limit)
     next_after = rows[limit - 1].pk if len(rows) > limit else None
     return query, rows[:limit], next_after
+
+
+def _after(qs: QuerySet[Resident], sort_field: str, after: int | None,
+           visible: QuerySet[Resident]) -> QuerySet[Resident]:
+    """Order by `sort_field` (code point order, as its prefix index) then id, resuming after
+    resident `after`. The cursor is looked up among the residents the user may see
+    (`visible`): a cursor outside them gives an empty page, never a hint about someone
+    else's name."""
+    qs = qs.annotate(sort_key=by_code_point(sort_field)).order_by("sort_key", "pk")
+    if after is None:
+        return qs
+    last = visible.filter(pk=after).values_list(sort_field, flat=True).first()
+    if last is None:
+        return qs.none()
+    return qs.filter(Q(sort_key__gt=last) | Q(sort_key=last, pk__gt=after))
+
+
+def _page_rows(qs: QuerySet[Resident], limit: int) -> list[Resident]:
+    return list(qs.select_related("household", "grid").only(
+        "id", "name", "name_pinyin", "gender", "birth_date", "phone_masked",
+        "id_number_masked", "relation", "status", "household__label", "household__id",
+        "grid__name", "grid__id",
+    )[: limit + 1])
+
+
+def _pinyin_page(qs: QuerySet[Resident], letters: str, *, after: int | None,
+                 limit: int) -> tuple[list[Resident], int | None]:
+    """Residents whose full pinyin or whose initials start with `letters`, in pinyin
+    order. Two queries, each served by its own index, merged here: an OR in one statement
+    would sort every match of a short prefix."""
+    by_pinyin = _page_rows(_after(qs.filter(name_pinyin__prefix=letters), "name_pinyin",
+                                  after, qs), limit)
+    rows = {r.pk: r for r in by_pinyin}
+    if len(letters) > 1:  # one letter: initials and pinyin prefixes are the same rows
+        by_initials = _page_rows(_after(qs.filter(name_initials__prefix=letters),
+                                        "name_pinyin", after, qs), limit)
+        rows.update((r.pk, r) for r in by_initials)
+    merged = sorted(rows.values(), key=lambda r: (r.name_pinyin.encode(), r.pk))[: limit + 1]
+    next_after = merged[limit - 1].pk if len(merged) > limit else None
+    return merged[:limit], next_after
 
 
 def tags_by_slug(slugs: list[str]) -> list[Tag]:

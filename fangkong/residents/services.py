@@ -65,6 +65,20 @@ class ResidentInput:
     errors: dict[str, list[str]] = field(default_factory=dict)
 
 
+def _bad_text(value: str, *, multiline: bool = False) -> bool:
+    """True for text a person cannot have typed: control characters (a NUL breaks
+    PostgreSQL), lone surrogates that cannot be stored as UTF-8, or the U+FFFD left where
+    a broken encoding lost a character."""
+    allowed = {"\n", "\r", "\t"} if multiline else set()
+    if any(not c.isprintable() and c not in allowed and c != " " for c in value):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return "\ufffd" in value
+
+
 def _require_edit(by, household: Household) -> None:  # noqa: ANN001
     if not can(by, Can.EDIT_RESIDENTS):
         raise PermissionDenied(_("Your role cannot change the registry."))
@@ -73,7 +87,8 @@ def _require_edit(by, household: Household) -> None:  # noqa: ANN001
         raise Http404
 
 
-def _apply(resident: Resident, data: ResidentInput, *, creating: bool) -> dict[str, Any]:
+def _apply(resident: Resident, data: ResidentInput, *, creating: bool,
+           by=None) -> dict[str, Any]:  # noqa: ANN001
     """Validate `data` and apply it to `resident` (unsaved). Returns the audit changes
     (masked). Raises ValidationError with every field's problem at once."""
     errors: dict[str, list[str]] = {}
@@ -90,7 +105,7 @@ def _apply(resident: Resident, data: ResidentInput, *, creating: bool) -> dict[s
         elif len(name) > NAME_MAX:
             errors.setdefault("name", []).append(
                 _("The name is too long (at most %(n)d characters).") % {"n": NAME_MAX})
-        elif "\ufffd" in name or "??" in name or any(ord(c) < 32 for c in name):
+        elif _bad_text(name) or "??" in name:
             errors.setdefault("name", []).append(
                 _("The name contains broken characters (such as ? or �); "
                   "type it again from the original document."))
@@ -115,13 +130,22 @@ def _apply(resident: Resident, data: ResidentInput, *, creating: bool) -> dict[s
             else:
                 index = id_number_index(id_info.number)
                 if index != resident.id_number_index:
-                    clash = Resident.objects.filter(id_number_index=index).exclude(
-                        pk=resident.pk).first()
-                    if clash is not None:
+                    clash = (Resident.objects.filter(id_number_index=index)
+                             .exclude(pk=resident.pk).select_related("household").first())
+                    if clash is not None and by is not None and not Resident.objects.filter(
+                            grid_scope_q(by), pk=clash.pk).exists():
+                        # Outside the actor's area: say no more than that it exists.
+                        errors.setdefault("id_number", []).append(
+                            _("This ID number is already registered in another area. One "
+                              "person is registered once: ask your community secretary to "
+                              "have the record moved here."))
+                    elif clash is not None:
                         errors.setdefault("id_number", []).append(
                             _("This ID number is already registered for another resident "
-                              "(%(label)s). One person is registered once: edit that record "
-                              "or mark it moved out first.") % {"label": clash.id_number_masked})
+                              "(%(name)s, %(label)s, %(masked)s). One person is registered "
+                              "once: edit that record or mark it moved out first.")
+                            % {"name": clash.name, "label": clash.household.label,
+                               "masked": clash.id_number_masked})
                     else:
                         sealed = seal_id_number(id_info.number)
                         change("id_number", resident.id_number_masked, sealed.masked)
@@ -213,7 +237,11 @@ def _apply(resident: Resident, data: ResidentInput, *, creating: bool) -> dict[s
         if value is None:
             continue
         value = value.strip()
-        if len(value) > limit:
+        if _bad_text(value, multiline=name == "remarks"):
+            errors.setdefault(name, []).append(
+                _("This text contains characters that cannot be stored (control characters "
+                  "or broken encoding); type it again."))
+        elif len(value) > limit:
             errors.setdefault(name, []).append(
                 _("Too long: at most %(n)d characters.") % {"n": limit})
         else:
@@ -253,7 +281,7 @@ def resident_create(*, by, data: ResidentInput, ip: str | None = None) -> Reside
     _require_edit(by, data.household)
     resident = Resident(household=data.household, relation=data.relation or Relation.SELF)
     resident.copy_scope_from(data.household)
-    changes = _apply(resident, data, creating=True)
+    changes = _apply(resident, data, creating=True, by=by)
     try:
         with transaction.atomic():
             resident.save()
@@ -283,7 +311,7 @@ def resident_update(*, by, resident: Resident, data: ResidentInput,  # noqa: ANN
             "Someone else changed this resident while you were editing. "
             "Reload the page to see their change, then edit again.")]})
     old_grid = locked.grid_id
-    changes = _apply(locked, data, creating=False)
+    changes = _apply(locked, data, creating=False, by=by)
     tags_changed = _tags_change(locked, data.tags, changes)
     if not changes:
         return locked

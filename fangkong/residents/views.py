@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -35,7 +37,7 @@ def resident_list(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("q", "")[:64]
     after = request.GET.get("after", "")
     query, rows, next_after = resident_search(
-        request.user, text, after=int(after) if after.isdigit() else None)
+        request.user, text, after=int(after) if re.fullmatch(r"[0-9]{1,18}", after) else None)
     context = {"q": text, "query": query, "rows": rows, "next_after": next_after,
                "after": after}
     if request.headers.get("HX-Request"):

@@ -47,6 +47,7 @@ class CitySpec:
     streets: int | None = None
     communities: int | None = None  # total, spread over the streets
     districts: int | None = None
+    city: str = names.DEFAULT_CITY  # GB/T 2260 code of a city in names.CITIES
 
 
 @dataclass
@@ -73,7 +74,8 @@ def plan_shape(spec: CitySpec) -> AreaShape:
     grids = max(1, round(households / sum(HOUSEHOLDS_PER_GRID) * 2))
     communities = spec.communities or max(1, round(grids / 6))
     streets = spec.streets or max(1, round(communities / 10))
-    districts = spec.districts or min(len(names.DISTRICTS), max(1, round(streets / 10)))
+    available = len(names.CITIES[spec.city][1])
+    districts = min(available, spec.districts or max(1, round(streets / 10)))
     communities = max(communities, streets)
     streets = max(streets, districts)
     grids = max(grids, communities)

@@ -181,7 +181,8 @@ def _reset_sequences(models: Sequence) -> None:
 
 def _create_areas(spec: CitySpec, shape) -> tuple[Area, list[tuple[Area, object]]]:  # noqa: ANN001
     rng = random.Random(f"{spec.seed}:areas")
-    city_name, city_code = names.CITY
+    city_code = spec.city
+    city_name, district_names = names.CITIES[city_code]
     if Area.objects.filter(path=city_code).exists():
         raise ValueError(f"the city {city_name} ({city_code}) is loaded already")
     city = Area.objects.create(kind=AreaKind.CITY, name=city_name, code=city_code,
@@ -190,7 +191,7 @@ def _create_areas(spec: CitySpec, shape) -> tuple[Area, list[tuple[Area, object]
     grids: list[tuple[Area, object]] = []
     districts = []
     for d in range(shape.districts):
-        name, code = names.DISTRICTS[d]
+        name, code = district_names[d]
         districts.append(Area(kind=AreaKind.DISTRICT, name=name, code=code, parent=city,
                               path=f"{city.path}.{code}", depth=1, sort_order=d))
     Area.objects.bulk_create(districts)
@@ -350,7 +351,7 @@ def load_city(spec: CitySpec, *, progress: Progress | None = None,
         building_id, household_id, resident_id = (_next_id(Building), _next_id(Household),
                                                   _next_id(Resident))
         tables = [Resident._meta.db_table, Resident.tags.through._meta.db_table,
-                  Household._meta.db_table, Proxy._meta.db_table]
+                  Household._meta.db_table, Proxy._meta.db_table, Building._meta.db_table]
         deferred = checks_deferred(tables) if big else nullcontext()
         deferred.__enter__()
         estate_rng = random.Random(f"{spec.seed}:estates")

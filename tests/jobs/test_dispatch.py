@@ -36,6 +36,11 @@ def no_calls():
     CALLS.clear()
 
 
+
+def holder(job: Job) -> str:
+    """The worker named in a lease ("w1#3f2a..." -> "w1"); the token differs per claim."""
+    return job.lease_owner.split("#", 1)[0]
+
 def _later(seconds: float) -> datetime:
     return timezone.now() + timedelta(seconds=seconds)
 
@@ -62,11 +67,11 @@ def test_a_job_is_leased_to_one_owner_only():
     job = job_enqueue(kind="test.echo")
     claimed = jobs_claim(owner="w1")
     assert [j.pk for j in claimed] == [job.pk]
-    assert (claimed[0].state, claimed[0].lease_owner, claimed[0].attempts) == (
+    assert (claimed[0].state, holder(claimed[0]), claimed[0].attempts) == (
         JobState.RUNNING, "w1", 1)
     assert claimed[0].lease_until > timezone.now()
     assert jobs_claim(owner="w2") == []
-    assert Job.objects.get(pk=job.pk).lease_owner == "w1"
+    assert holder(Job.objects.get(pk=job.pk)) == "w1"
 
 
 def test_a_job_due_later_is_not_claimed_until_its_time():
@@ -88,7 +93,7 @@ def test_an_expired_lease_is_claimed_again_by_another_owner():
     assert jobs_claim(owner="w2", now=_later(settings.JOB_LEASE_SECONDS - 5)) == []
     reclaimed = jobs_claim(owner="w2", now=_later(settings.JOB_LEASE_SECONDS + 5))
     assert [j.pk for j in reclaimed] == [job.pk]
-    assert (reclaimed[0].lease_owner, reclaimed[0].attempts) == ("w2", 2)
+    assert (holder(reclaimed[0]), reclaimed[0].attempts) == ("w2", 2)
 
 
 def test_a_finished_job_records_its_result_and_releases_the_lease():
@@ -171,6 +176,18 @@ def test_a_worker_that_lost_its_lease_does_not_release_the_new_owners_lease():
     jobs_claim(owner="w2", now=_later(settings.JOB_LEASE_SECONDS + 5))
     job_run(slow)  # the slow worker's handler finally fails, long after its lease ended
     job.refresh_from_db()
-    assert (job.state, job.lease_owner) == (JobState.RUNNING, "w2")
+    assert (job.state, holder(job)) == (JobState.RUNNING, "w2")
     # Otherwise a third worker takes the job while w2 is still running it.
     assert jobs_claim(owner="w3", now=_later(settings.JOB_LEASE_SECONDS + 10)) == []
+
+
+def test_each_claim_gets_its_own_lease_token():
+    job_enqueue(kind="test.echo")
+    first = jobs_claim(owner="w1")[0]
+    second = jobs_claim(owner="w1", now=_later(settings.JOB_LEASE_SECONDS + 5))[0]
+    assert first.pk == second.pk and first.lease_owner != second.lease_owner
+    # The first holder's progress reports are refused: it must stop.
+    from fangkong.jobs.dispatch import job_progress
+
+    assert job_progress(first, done=1) is False
+    assert job_progress(second, done=1) is True

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -329,3 +330,54 @@ def test_error_message_is_chinese_by_default():
     with pytest.raises(IdNumberError) as excinfo:
         parse_id_number("123")
     assert "身份证号" in str(excinfo.value)
+
+
+# --- hostile input ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["1" * 65, "110105 1949 1231 002X" + " " * 60, "x" * 100_000])
+def test_input_longer_than_64_characters_has_code_length_and_says_it_is_too_long(raw):
+    with translation.override("en"), pytest.raises(IdNumberError) as excinfo:
+        parse_id_number(raw, today=TODAY)
+    assert excinfo.value.code == "length"
+    assert "too long" in str(excinfo.value)
+
+
+def test_input_of_64_characters_is_still_parsed():
+    assert parse_id_number("11010519491231002X".ljust(64), today=TODAY).number == (
+        "11010519491231002X")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["11010519491231\x00002X", "\x00", "11010519491231002X\x00", "110105\x1c19491231002X",
+     "110105\t19491231002X", "11010519491231002\ud800", "\x7f"],
+)
+def test_control_characters_and_lone_surrogates_have_code_chars(raw):
+    with translation.override("en"), pytest.raises(IdNumberError) as excinfo:
+        parse_id_number(raw, today=TODAY)
+    assert excinfo.value.code == "chars"
+    assert "invisible or invalid character" in str(excinfo.value)
+    assert "\x00" not in str(excinfo.value)
+
+
+def test_whitespace_around_the_number_is_still_ignored():
+    assert parse_id_number("\t11010519491231002X\r\n", today=TODAY).number == (
+        "11010519491231002X")
+
+
+@pytest.mark.parametrize("raw", ["1" * 100_000, " " * 100_000, "\x00" * 100_000])
+def test_long_input_is_answered_at_once(raw):
+    started = time.perf_counter()
+    with pytest.raises(IdNumberError):
+        parse_id_number(raw)
+    mask_id_number(raw)
+    assert time.perf_counter() - started < 1.0
+
+
+@given(st.text())
+def test_parse_id_number_raises_only_id_number_errors_on_any_text(text):
+    try:
+        parse_id_number(text, today=TODAY)
+    except IdNumberError as error:
+        assert error.code in {"empty", "length", "chars", "region", "birth_date", "check_digit"}

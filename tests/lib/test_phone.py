@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
+from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -279,3 +281,82 @@ def test_phone_last4_never_raises_and_returns_at_most_four_digits(text):
 )
 def test_groups_after_the_area_code_are_a_local_number_then_an_extension(raw, expected):
     assert normalize_phone(raw) == expected
+
+
+# --- hostile input ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["1" * 65, "138 1234 5678" + " " * 60, "x" * 20_000])
+def test_input_longer_than_64_characters_has_code_length_and_says_it_is_too_long(raw):
+    with translation.override("en"), pytest.raises(PhoneError) as excinfo:
+        parse_phone(raw)
+    assert excinfo.value.code == "length"
+    assert "too long" in str(excinfo.value)
+    assert "64" in str(excinfo.value)
+
+
+def test_input_of_64_characters_is_still_parsed():
+    assert normalize_phone("13812345678".ljust(64)) == "13812345678"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["138\x0012345678", "\x00", "13812345678\x00", "138\x1c1234 5678", "138\t1234\n5678",
+     "027-85551234\x7f", "138\x8512345678", "138\ud80012345678", "\udfff"],
+)
+def test_control_characters_and_lone_surrogates_have_code_chars(raw):
+    with translation.override("en"), pytest.raises(PhoneError) as excinfo:
+        parse_phone(raw)
+    assert excinfo.value.code == "chars"
+    assert "invisible or invalid character" in str(excinfo.value)
+    assert "\x00" not in str(excinfo.value)
+
+
+def test_whitespace_around_the_number_is_still_ignored():
+    assert normalize_phone("\t13812345678\r\n") == "13812345678"
+
+
+@pytest.mark.parametrize("raw", ["027-85551234转\u0661\u0662\u0663", "\u0661" * 11])
+def test_digits_of_other_scripts_are_refused(raw):
+    with pytest.raises(PhoneError):
+        parse_phone(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "1" * 100_000,
+        " " * 100_000 + "x",
+        "转" + " " * 100_000 + "x",
+        "转 " * 50_000,
+        "ext." * 25_000,
+        "-" * 100_000 + "1",
+        "(+86" * 25_000,
+        "0" * 100_000,
+        "027-" + "8" * 100_000,
+    ],
+)
+def test_long_input_is_answered_at_once(raw):
+    # 100k characters answer in well under 50 ms; the bound is loose against slow CI.
+    for function in (parse_phone, mask_phone, phone_last4):
+        started = time.perf_counter()
+        try:
+            function(raw)
+        except PhoneError:
+            pass
+        assert time.perf_counter() - started < 1.0, function.__name__
+
+
+@pytest.mark.parametrize("raw", ["0", "0-", "(0)", "+86 0"])
+def test_a_lone_zero_has_code_area_code(raw):
+    assert error_code(raw) == "area_code"
+
+
+@given(st.text())
+def test_parse_phone_raises_only_phone_errors_on_any_text(text):
+    try:
+        number = parse_phone(text)
+    except PhoneError as error:
+        assert error.code in {"empty", "chars", "mobile_prefix", "length", "area_code"}
+    else:
+        assert number.number.isascii()

@@ -392,3 +392,58 @@ def test_proxy_add_stores_sealed_phone_and_audits_it_masked(city, grid_worker):
     assert (event.action, event.object_id) == (AuditAction.RESIDENT_UPDATE, str(resident.pk))
     assert "139****8888" in event.changes["proxy"][1]
     assert "13977778888" not in json.dumps(event.changes)
+
+
+# Review findings -----------------------------------------------------------------------
+
+
+def test_duplicate_id_number_outside_the_area_is_refused_without_saying_whose(city, grid_worker):
+    outside = city.resident_outside(grid_worker.area)
+    taken = crypto.unseal(bytes(outside.id_number_sealed), purpose="id_number")
+    before = _written()
+    with pytest.raises(ValidationError) as excinfo:
+        _create(grid_worker, id_number=taken)
+    message = _errors(excinfo)["id_number"]
+    assert "another area" in message
+    assert outside.name not in message and outside.id_number_masked not in message
+    assert _written() == before
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("name", "王\x00芳"), ("name", "王\ud800"), ("remarks", "needs\x00help"),
+    ("language_note", "武汉话\x1b"), ("remarks", "坏\ud83d"),
+])
+def test_text_that_cannot_be_stored_is_refused_with_its_field(grid_worker, field, value):
+    before = _written()
+    with pytest.raises(ValidationError) as excinfo:
+        _create(grid_worker, **{field: value})
+    assert field in excinfo.value.message_dict
+    assert _written() == before
+
+
+def test_remarks_may_have_several_lines(grid_worker):
+    resident = _create(grid_worker, remarks="第一行\n第二行\t备注")
+    assert resident.remarks == "第一行\n第二行\t备注"
+
+
+def test_staff_create_by_a_grid_worker_is_refused(city, grid_worker):
+    from fangkong.accounts.services import staff_create
+
+    with pytest.raises(PermissionDenied):
+        staff_create(username="newbie", password="x" * 12, role="grid_worker",
+                     area=grid_worker.area, by=grid_worker, check_password=False)
+
+
+def test_staff_create_by_a_secretary_outside_their_area_is_not_found(city,
+                                                                     community_secretary):
+    from fangkong.accounts.services import staff_create
+
+    other = Area.objects.filter(kind=AreaKind.GRID).exclude(
+        parent=community_secretary.area).first()
+    with pytest.raises(Http404):
+        staff_create(username="newbie", password="x" * 12, role="grid_worker", area=other,
+                     by=community_secretary, check_password=False)
+    own = Area.objects.filter(kind=AreaKind.GRID, parent=community_secretary.area).first()
+    user = staff_create(username="newbie", password="x" * 12, role="grid_worker", area=own,
+                        by=community_secretary, check_password=False)
+    assert user.area == own

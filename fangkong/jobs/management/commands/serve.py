@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from fangkong.jobs.worker import start_embedded_worker
+from fangkong.lib.logs import uvicorn_log_config
 
 
 class Command(BaseCommand):
@@ -28,7 +29,8 @@ class Command(BaseCommand):
         try:
             uvicorn.run("fangkong.asgi:application", host=options["host"],
                         port=options["port"], workers=options["workers"],
-                        log_level="info", proxy_headers=True, lifespan="off")
+                        log_level="info", log_config=uvicorn_log_config(),
+                        proxy_headers=True, lifespan="off")
         finally:
             if stop is not None:
                 stop.set()
