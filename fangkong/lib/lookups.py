@@ -43,10 +43,12 @@ class Prefix(Lookup):
         return f"{lhs} LIKE %s ESCAPE '\\'", [*params, _like_escape(text) + "%"]
 
 
-def by_code_point(field: str):  # noqa: ANN201
-    """Order by `field` in code point order (the order of the prefix indexes)."""
+def by_code_point(field):  # noqa: ANN001, ANN201
+    """Order by `field` (a name or an expression) in code point order, the order of the
+    prefix indexes."""
     from django.db import connection
     from django.db.models import F
     from django.db.models.functions import Collate
 
-    return Collate(F(field), "C") if connection.vendor == "postgresql" else F(field)
+    expression = F(field) if isinstance(field, str) else field
+    return Collate(expression, "C") if connection.vendor == "postgresql" else expression

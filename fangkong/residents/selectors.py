@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, Q, QuerySet, Value
+from django.db.models.functions import Concat
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -142,12 +143,18 @@ def resident_search(user, text: str, *, after: int | None = None,  # noqa: ANN00
 
 
 def _after(qs: QuerySet[Resident], sort_field: str, after: int | None,
-           visible: QuerySet[Resident]) -> QuerySet[Resident]:
+           visible: QuerySet[Resident], *, ordered_by_index: bool = True) -> QuerySet[Resident]:
     """Order by `sort_field` (code point order, as its prefix index) then id, resuming after
     resident `after`. The cursor is looked up among the residents the user may see
     (`visible`): a cursor outside them gives an empty page, never a hint about someone
     else's name."""
-    qs = qs.annotate(sort_key=by_code_point(sort_field)).order_by("sort_key", "pk")
+    key = by_code_point(sort_field)
+    if not ordered_by_index:
+        # The same order, but as an expression no index provides: the planner then finds
+        # the rows through the filter's own index and sorts the few it found, instead of
+        # walking the whole sort index looking for them.
+        key = by_code_point(Concat(sort_field, Value(""), output_field=CharField()))
+    qs = qs.annotate(sort_key=key).order_by("sort_key", "pk")
     if after is None:
         return qs
     last = visible.filter(pk=after).values_list(sort_field, flat=True).first()
@@ -174,7 +181,8 @@ def _pinyin_page(qs: QuerySet[Resident], letters: str, *, after: int | None,
     rows = {r.pk: r for r in by_pinyin}
     if len(letters) > 1:  # one letter: initials and pinyin prefixes are the same rows
         by_initials = _page_rows(_after(qs.filter(name_initials__prefix=letters),
-                                        "name_pinyin", after, qs), limit)
+                                        "name_pinyin", after, qs, ordered_by_index=False),
+                                 limit)
         rows.update((r.pk, r) for r in by_initials)
     merged = sorted(rows.values(), key=lambda r: (r.name_pinyin.encode(), r.pk))[: limit + 1]
     next_after = merged[limit - 1].pk if len(merged) > limit else None
