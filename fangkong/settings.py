@@ -150,6 +150,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# After this many wrong passwords for one user name within the window, logins for that
+# name pause until the window has passed (counted from the audit log).
+LOGIN_MAX_FAILURES = env_int("FANGKONG_LOGIN_MAX_FAILURES", 10)
+LOGIN_LOCKOUT_MINUTES = env_int("FANGKONG_LOGIN_LOCKOUT_MINUTES", 15)
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("FANGKONG_SESSION_SECONDS", 12 * 3600)

@@ -204,3 +204,25 @@ def test_back_office_opens_for_a_superuser(city):
     client = make_client(root)
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/accounts/user/").status_code == 200
+
+
+def test_logins_pause_after_too_many_wrong_passwords(grid_worker, settings):
+    settings.LOGIN_MAX_FAILURES = 3
+    _fast_password(grid_worker)
+    client = make_client()
+    for _ in range(3):
+        client.post(reverse("accounts:login"),
+                    {"username": "grid_worker", "password": "wrong-guess-123"})
+    # Now even the right password is refused, with the reason.
+    response = client.post(reverse("accounts:login"),
+                           {"username": "grid_worker", "password": PASSWORD},
+                           HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200
+    assert not response.wsgi_request.user.is_authenticated
+    assert "Too many wrong passwords" in response.content.decode()
+    # Another user name is not affected.
+    other = User.objects.get(username="other_grid_worker")
+    _fast_password(other)
+    response = make_client().post(reverse("accounts:login"),
+                                  {"username": "other_grid_worker", "password": PASSWORD})
+    assert response.status_code == 302
