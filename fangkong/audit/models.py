@@ -21,6 +21,7 @@ class AuditAction(models.TextChoices):
     STAFF_CHANGE = "staff_change", _("Changed staff member's role or area")
     TOKEN_CREATE = "token_create", _("Created API token")
     LOGIN_FAILED = "login_failed", _("Failed login")
+    ID_NUMBER_CLASH = "id_number_clash", _("Typed an ID number registered in another area")
 
 
 class AuditEvent(models.Model):

@@ -4,6 +4,7 @@ transaction and keeps the area figures exact."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -19,7 +20,7 @@ from fangkong.accounts.scope import grid_scope_q
 from fangkong.audit.models import AuditAction
 from fangkong.audit.services import audit_record
 from fangkong.lib import crypto
-from fangkong.lib.idcard import IdNumberError, parse_id_number
+from fangkong.lib.idcard import IdNumberError, mask_id_number, parse_id_number
 from fangkong.lib.phone import PhoneError, parse_phone
 from fangkong.lib.pinyin import name_initials, pinyin_full
 from fangkong.places.models import Household
@@ -42,6 +43,7 @@ from fangkong.residents.personal import (
 )
 
 NAME_MAX = 64
+ID_ELSEWHERE = "id_number_elsewhere"
 EDITABLE = ("household", "relation", "name", "gender", "birth_date", "id_number", "phone",
             "tags", "preferred_channel", "language_note", "remarks", "status")
 
@@ -135,10 +137,11 @@ def _apply(resident: Resident, data: ResidentInput, *, creating: bool,
                     if clash is not None and by is not None and not Resident.objects.filter(
                             grid_scope_q(by), pk=clash.pk).exists():
                         # Outside the actor's area: say no more than that it exists.
-                        errors.setdefault("id_number", []).append(
+                        errors.setdefault("id_number", []).append(ValidationError(
                             _("This ID number is already registered in another area. One "
                               "person is registered once: ask your community secretary to "
-                              "have the record moved here."))
+                              "have the record moved here."), code=ID_ELSEWHERE,
+                            params={"masked": mask_id_number(id_info.number)}))
                     elif clash is not None:
                         errors.setdefault("id_number", []).append(
                             _("This ID number is already registered for another resident "
@@ -273,6 +276,29 @@ def _tags_change(resident: Resident, tags: list[Tag] | None, changes: dict[str, 
     return False
 
 
+def _audits_id_clash(service):  # noqa: ANN001, ANN202
+    """Record, outside the refused (rolled back) transaction, that someone typed an ID
+    number registered in another area: trying numbers to find out where people live
+    must leave a trace."""
+
+    @functools.wraps(service)
+    def wrapper(*, by, ip: str | None = None, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        try:
+            return service(by=by, ip=ip, **kwargs)
+        except ValidationError as exc:
+            clash = next((e for e in getattr(exc, "error_dict", {}).get("id_number", [])
+                          if e.code == ID_ELSEWHERE), None)
+            if clash is not None:
+                audit_record(by=by, action=AuditAction.ID_NUMBER_CLASH,
+                             object_type="id_number", object_label=clash.params["masked"],
+                             area_path=by.area.path if getattr(by, "area_id", None) else "",
+                             ip=ip)
+            raise
+
+    return wrapper
+
+
+@_audits_id_clash
 @transaction.atomic
 def resident_create(*, by, data: ResidentInput, ip: str | None = None) -> Resident:  # noqa: ANN001
     """Register a resident in `data.household`. Audited; keeps area figures exact."""
@@ -297,6 +323,7 @@ def resident_create(*, by, data: ResidentInput, ip: str | None = None) -> Reside
     return resident
 
 
+@_audits_id_clash
 @transaction.atomic
 def resident_update(*, by, resident: Resident, data: ResidentInput,  # noqa: ANN001
                     version: int | None = None, ip: str | None = None) -> Resident:

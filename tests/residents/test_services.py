@@ -406,7 +406,12 @@ def test_duplicate_id_number_outside_the_area_is_refused_without_saying_whose(ci
     message = _errors(excinfo)["id_number"]
     assert "another area" in message
     assert outside.name not in message and outside.id_number_masked not in message
-    assert _written() == before
+    assert _written()[0] == before[0]
+    # The attempt itself is on record, with the number masked and nothing about the other.
+    event = AuditEvent.objects.order_by("-id").first()
+    assert (event.action, event.actor_id, event.object_label) == (
+        AuditAction.ID_NUMBER_CLASH, grid_worker.pk, outside.id_number_masked)
+    assert event.area_path == grid_worker.area.path
 
 
 @pytest.mark.parametrize(("field", "value"), [
