@@ -244,6 +244,13 @@ class PeopleMaker:
             preferred_channel=channel, proxy=proxy)
 
     def household(self, region: str) -> list[PersonRow]:
+        members = self._members(region)
+        if self.rng.random() < 0.025:  # about 2.5% of households receive 低保
+            for person in members:
+                person.tags.append("low_income")
+        return members
+
+    def _members(self, region: str) -> list[PersonRow]:
         rng = self.rng
         r = rng.random() * _SHAPE_CUM[-1]
         shape = next(s for (_, s), c in zip(_SHAPES, _SHAPE_CUM, strict=True) if r <= c)
