@@ -15,10 +15,10 @@ from django.utils.translation import gettext as _
 
 from fangkong.accounts.models import ApiToken, Role, User
 from fangkong.accounts.roles import ROLE_AREA_KINDS, Can, can
-from fangkong.accounts.scope import area_scope_q
 from fangkong.audit.models import AuditAction
 from fangkong.audit.services import audit_record
 from fangkong.places.models import Area, AreaKind
+from fangkong.places.selectors import areas_for_user
 
 TOKEN_PREFIX = "fk_"  # noqa: S105 - a prefix, not a secret
 
@@ -32,7 +32,7 @@ def staff_create(*, username: str, password: str, role: str, area: Area, full_na
     if by is not None:
         if not can(by, Can.MANAGE_STAFF):
             raise PermissionDenied(_("Your role cannot add staff."))
-        if not Area.objects.filter(area_scope_q(by), pk=area.pk).exists():
+        if not areas_for_user(by).filter(pk=area.pk).exists():
             raise Http404
     errors: dict[str, list[str]] = {}
     username = username.strip()

@@ -42,7 +42,7 @@ class Keyring:
         sealed = self.aead.encrypt(nonce, plaintext.encode(), purpose.encode())
         return HEADER + self.key_id + nonce + sealed
 
-    def open(self, token: bytes, *, purpose: str) -> str:
+    def open(self, token: bytes | memoryview, *, purpose: str) -> str:
         token = bytes(token)
         if len(token) < 1 + KEY_ID_BYTES + NONCE_BYTES + 16 or token[0] != VERSION:
             raise DataKeyError("not a sealed value")
@@ -101,7 +101,7 @@ def seal(plaintext: str, *, purpose: str) -> bytes:
     return keyring().seal(plaintext, purpose=purpose)
 
 
-def unseal(token: bytes, *, purpose: str) -> str:
+def unseal(token: bytes | memoryview, *, purpose: str) -> str:
     return keyring().open(token, purpose=purpose)
 
 

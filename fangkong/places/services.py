@@ -13,6 +13,9 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fangkong.accounts.roles import Can, can
+from fangkong.audit.models import AuditAction
+from fangkong.audit.services import audit_record
 from fangkong.lib.text import to_halfwidth
 from fangkong.places.models import (
     AREA_LEVELS,
@@ -24,6 +27,7 @@ from fangkong.places.models import (
     Household,
     household_label,
 )
+from fangkong.places.selectors import buildings_for_user
 
 ELDERLY_AGE = 65
 
@@ -95,12 +99,9 @@ def household_create(*, building: Building, unit: int, room: str, remarks: str =
     """Register a room of `building` as a household. With `by` (a staff user; None for
     the system, e.g. an import already checked), checks their right and area, and audits."""
     if by is not None:
-        from fangkong.accounts.roles import Can, can
-        from fangkong.accounts.scope import grid_scope_q
-
         if not can(by, Can.EDIT_RESIDENTS):
             raise PermissionDenied(_("Your role cannot change the registry."))
-        if not Building.objects.filter(grid_scope_q(by), pk=building.pk).exists():
+        if not buildings_for_user(by).filter(pk=building.pk).exists():
             raise Http404
     room = to_halfwidth(room).strip().removesuffix("室")
     if not room:
@@ -119,9 +120,6 @@ def household_create(*, building: Building, unit: int, room: str, remarks: str =
         raise ValidationError({"room": _(
             "This room is already registered in this building.")}) from exc
     if by is not None:
-        from fangkong.audit.models import AuditAction
-        from fangkong.audit.services import audit_record
-
         audit_record(by=by, action=AuditAction.HOUSEHOLD_CREATE, object_type="household",
                      object_id=household.pk, object_label=household.label,
                      area_path=building.grid.path, ip=ip)
@@ -129,11 +127,22 @@ def household_create(*, building: Building, unit: int, room: str, remarks: str =
     return household
 
 
+FIGURE_COUNTS = ("residents", "households", "buildings", "elderly")
+
+
+def _no_figures() -> dict:
+    return {**dict.fromkeys(FIGURE_COUNTS, 0), "by_tag": {}}
+
+
+def _figures_save(rows: list[AreaStats]) -> None:
+    AreaStats.objects.bulk_create(rows, update_conflicts=True, unique_fields=["area"],
+                                  update_fields=[*FIGURE_COUNTS, "by_tag", "refreshed_at"])
+
+
 def _grid_figures(grid_ids: list[int] | None, today: date) -> dict[int, dict]:
     from fangkong.residents.models import Resident, ResidentStatus
 
-    figures: dict[int, dict] = defaultdict(lambda: {"residents": 0, "households": 0,
-                                                    "buildings": 0, "elderly": 0, "by_tag": {}})
+    figures: dict[int, dict] = defaultdict(_no_figures)
     try:
         born_by = today.replace(year=today.year - ELDERLY_AGE)
     except ValueError:  # 29 February
@@ -170,46 +179,26 @@ def stats_refresh(*, grid_ids: Iterable[int] | None = None, today: date | None =
     # waits and counts after this one commits, instead of overwriting it with a count
     # taken before. (SQLite serialises writers anyway.)
     locked = AreaStats.objects.select_for_update(of=("self",)).order_by("area_id")
-    if grid_ids is None:
-        list(locked.values_list("area_id", flat=True))
-        grids = list(Area.objects.filter(kind=AreaKind.GRID).values_list("pk", flat=True))
-        figures = _grid_figures(None, today)
-    else:
-        grids = sorted(set(grid_ids))
-        paths = list(Area.objects.filter(pk__in=grids).values_list("path", flat=True))
+    areas = Area.objects.all()
+    if grid_ids is not None:
+        paths = list(Area.objects.filter(pk__in=set(grid_ids)).values_list("path", flat=True))
         chain = {".".join(p.split(".")[:i]) for p in paths for i in range(1, p.count(".") + 2)}
-        list(locked.filter(area__path__in=chain).values_list("area_id", flat=True))
-        figures = _grid_figures(grids, today)
-    rows = [AreaStats(area_id=g, refreshed_at=now, **figures[g]) for g in grids]
-    AreaStats.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["area"],
-        update_fields=["residents", "households", "buildings", "elderly", "by_tag",
-                       "refreshed_at"])
-    # Roll up: parents of the touched grids, level by level, from their children's rows.
-    level_ids = set(Area.objects.filter(pk__in=grids).values_list("parent_id", flat=True))
-    if grid_ids is None:
-        level_ids = set(Area.objects.exclude(kind=AreaKind.GRID).values_list("pk", flat=True))
-    kinds = [AreaKind.COMMUNITY, AreaKind.STREET, AreaKind.DISTRICT, AreaKind.CITY]
-    for kind in kinds:
-        parents = list(Area.objects.filter(pk__in=level_ids, kind=kind).values_list(
-            "pk", flat=True)) if grid_ids is not None else list(
-            Area.objects.filter(kind=kind).values_list("pk", flat=True))
-        sums: dict[int, dict] = {p: {"residents": 0, "households": 0, "buildings": 0,
-                                     "elderly": 0, "by_tag": {}} for p in parents}
-        for stats in AreaStats.objects.filter(area__parent_id__in=parents).select_related(
-                "area").only("area__parent_id", "residents", "households", "buildings",
-                             "elderly", "by_tag"):
+        areas = areas.filter(path__in=chain)
+        locked = locked.filter(area__path__in=chain)
+    list(locked.values_list("area_id", flat=True))
+    kinds = list(areas.values_list("pk", "kind"))
+    grids = sorted(pk for pk, kind in kinds if kind == AreaKind.GRID)
+    figures = _grid_figures(None if grid_ids is None else grids, today)
+    _figures_save([AreaStats(area_id=g, refreshed_at=now, **figures[g]) for g in grids])
+    # Roll up, level by level: each ancestor is the sum of its children's rows.
+    for level in (AreaKind.COMMUNITY, AreaKind.STREET, AreaKind.DISTRICT, AreaKind.CITY):
+        sums = {pk: _no_figures() for pk, kind in kinds if kind == level}
+        for stats in AreaStats.objects.filter(area__parent_id__in=list(sums)).select_related(
+                "area").only("area__parent_id", *FIGURE_COUNTS, "by_tag"):
             total = sums[stats.area.parent_id]
-            for field in ("residents", "households", "buildings", "elderly"):
+            for field in FIGURE_COUNTS:
                 total[field] += getattr(stats, field)
             for slug, n in stats.by_tag.items():
                 total["by_tag"][slug] = total["by_tag"].get(slug, 0) + n
-        AreaStats.objects.bulk_create(
-            [AreaStats(area_id=p, refreshed_at=now, **sums[p]) for p in parents],
-            update_conflicts=True, unique_fields=["area"],
-            update_fields=["residents", "households", "buildings", "elderly", "by_tag",
-                           "refreshed_at"])
-        if grid_ids is not None:
-            level_ids = set(Area.objects.filter(pk__in=parents).values_list("parent_id",
-                                                                            flat=True))
+        _figures_save([AreaStats(area_id=pk, refreshed_at=now, **sums[pk]) for pk in sums])
     return len(grids)

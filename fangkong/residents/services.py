@@ -16,7 +16,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fangkong.accounts.roles import Can, can
-from fangkong.accounts.scope import grid_scope_q
 from fangkong.audit.models import AuditAction
 from fangkong.audit.services import audit_record
 from fangkong.lib import crypto
@@ -24,6 +23,7 @@ from fangkong.lib.idcard import IdNumberError, mask_id_number, parse_id_number
 from fangkong.lib.phone import PhoneError, parse_phone
 from fangkong.lib.pinyin import name_initials, pinyin_full
 from fangkong.places.models import Household
+from fangkong.places.selectors import households_for_user
 from fangkong.places.services import stats_refresh
 from fangkong.residents.models import (
     Channel,
@@ -41,6 +41,7 @@ from fangkong.residents.personal import (
     seal_id_number,
     seal_phone,
 )
+from fangkong.residents.selectors import residents_for_user
 
 NAME_MAX = 64
 ID_ELSEWHERE = "id_number_elsewhere"
@@ -84,7 +85,7 @@ def _bad_text(value: str, *, multiline: bool = False) -> bool:
 def _require_edit(by, household: Household) -> None:  # noqa: ANN001
     if not can(by, Can.EDIT_RESIDENTS):
         raise PermissionDenied(_("Your role cannot change the registry."))
-    if not Household.objects.filter(grid_scope_q(by), pk=household.pk).exists():
+    if not households_for_user(by).filter(pk=household.pk).exists():
         # Outside the actor's area: do not confirm that it exists.
         raise Http404
 
@@ -134,8 +135,8 @@ def _apply(resident: Resident, data: ResidentInput, *, creating: bool,
                 if index != resident.id_number_index:
                     clash = (Resident.objects.filter(id_number_index=index)
                              .exclude(pk=resident.pk).select_related("household").first())
-                    if clash is not None and by is not None and not Resident.objects.filter(
-                            grid_scope_q(by), pk=clash.pk).exists():
+                    if clash is not None and by is not None and not residents_for_user(
+                            by).filter(pk=clash.pk).exists():
                         # Outside the actor's area: say no more than that it exists.
                         errors.setdefault("id_number", []).append(ValidationError(
                             _("This ID number is already registered in another area. One "
@@ -161,7 +162,7 @@ def _apply(resident: Resident, data: ResidentInput, *, creating: bool,
         # Editing other fields: gender and birth date must still agree with the ID number
         # on record.
         try:
-            id_info = parse_id_number(crypto.unseal(bytes(resident.id_number_sealed),
+            id_info = parse_id_number(crypto.unseal(resident.id_number_sealed,
                                                     purpose=ID_NUMBER))
         except IdNumberError:
             id_info = None
@@ -363,7 +364,7 @@ def resident_update(*, by, resident: Resident, data: ResidentInput,  # noqa: ANN
 def resident_reveal(*, by, resident: Resident, what: str, ip: str | None = None) -> str:  # noqa: ANN001
     """Return the clear phone or ID number of a resident the actor may see, and append
     the audit record. The caller has already passed the access gate."""
-    if not Resident.objects.filter(grid_scope_q(by), pk=resident.pk).exists():
+    if not residents_for_user(by).filter(pk=resident.pk).exists():
         raise Http404
     if what == PHONE:
         if not can(by, Can.REVEAL_PHONE):
@@ -377,7 +378,7 @@ def resident_reveal(*, by, resident: Resident, what: str, ip: str | None = None)
         raise ValueError(what)
     if not sealed:
         return ""
-    clear = crypto.unseal(bytes(sealed), purpose=what)
+    clear = crypto.unseal(sealed, purpose=what)
     audit_record(by=by, action=action, object_type="resident", object_id=resident.pk,
                  object_label=resident.name, area_path=resident.grid.path, ip=ip)
     return clear

@@ -328,6 +328,28 @@ def _grid_stream(jobs: list[GridJob], processes: int) -> Iterator[GridRows]:
         yield from pool.imap(build_grid, jobs, chunksize=2)
 
 
+def _grid_jobs(spec: CitySpec, grids: list, parents: dict[int, Area]) -> tuple[
+        list[GridJob], list[tuple[int, int, int, int]]]:
+    """One job per grid (what a process needs to make its rows) and the grid's area ids."""
+    estate_rng = random.Random(f"{spec.seed}:estates")
+    estates: dict[int, tuple[str, str]] = {}
+    jobs: list[GridJob] = []
+    scopes: list[tuple[int, int, int, int]] = []
+    for index, (grid, plan) in enumerate(grids):
+        community = parents[grid.parent_id]
+        street = parents[community.parent_id]
+        district = parents[street.parent_id]
+        scopes.append((district.pk, street.pk, community.pk, grid.pk))
+        if community.pk not in estates:
+            estates[community.pk] = (estate_name(estate_rng), road_name(estate_rng))
+        estate, road = estates[community.pk]
+        estate = f"{estate}{plan.grid_number}期" if plan.grid_number > 1 else estate
+        jobs.append(GridJob(index=index, seed=spec.seed, region=district.code,
+                            households=plan.households, estate=estate, road=road,
+                            data_key=settings.DATA_KEY))
+    return jobs, scopes
+
+
 def load_city(spec: CitySpec, *, progress: Progress | None = None,
               processes: int | None = None) -> LoadReport:
     """Generate and store a whole city in one transaction; returns what was loaded.
@@ -342,7 +364,6 @@ def load_city(spec: CitySpec, *, progress: Progress | None = None,
     tag_ids = dict(Tag.objects.values_list("slug", "id"))
     now: datetime = timezone.now()
     unique_ids = UniqueIdNumbers()
-    totals = {"residents": 0, "households": 0, "buildings": 0}
     big = spec.residents >= BIG_LOAD and spec.residents >= Resident.objects.count()
     with sqlite_fk_off(big), transaction.atomic():
         city, grids = _create_areas(spec, shape)
@@ -350,71 +371,52 @@ def load_city(spec: CitySpec, *, progress: Progress | None = None,
                    .exclude(kind=AreaKind.GRID)}
         building_id, household_id, resident_id = (_next_id(Building), _next_id(Household),
                                                   _next_id(Resident))
+        first_ids = (building_id, household_id, resident_id)
         tables = [Resident._meta.db_table, Resident.tags.through._meta.db_table,
                   Household._meta.db_table, Proxy._meta.db_table, Building._meta.db_table]
-        deferred = checks_deferred(tables) if big else nullcontext()
-        deferred.__enter__()
-        estate_rng = random.Random(f"{spec.seed}:estates")
-        estates: dict[int, tuple[str, str]] = {}
-        jobs: list[GridJob] = []
-        scopes: list[tuple[int, int, int, int]] = []
-        for index, (grid, plan) in enumerate(grids):
-            community = parents[grid.parent_id]
-            street = parents[community.parent_id]
-            district = parents[street.parent_id]
-            scopes.append((district.pk, street.pk, community.pk, grid.pk))
-            if community.pk not in estates:
-                estates[community.pk] = (estate_name(estate_rng), road_name(estate_rng))
-            estate, road = estates[community.pk]
-            estate = f"{estate}{plan.grid_number}期" if plan.grid_number > 1 else estate
-            jobs.append(GridJob(index=index, seed=spec.seed, region=district.code,
-                                households=plan.households, estate=estate, road=road,
-                                data_key=settings.DATA_KEY))
+        jobs, scopes = _grid_jobs(spec, grids, parents)
         phases = {"generate_wait": 0.0, "insert": 0.0, "indexes": 0.0, "figures": 0.0}
-        stream = _grid_stream(jobs, processes)
-        clock = time.perf_counter()
-        for scope, rows in zip(scopes, stream, strict=True):
-            now_clock = time.perf_counter()
-            phases["generate_wait"] += now_clock - clock
-            b0, h0, r0 = building_id, household_id, resident_id
-            b_rows = [(b0 + i, *b, *scope) for i, b in enumerate(rows.buildings)]
-            h_rows = [(h0 + i, b0 + h[0], h[1], h[2], h[3], "", *scope)
-                      for i, h in enumerate(rows.households)]
-            r_rows = []
-            for i, r in enumerate(rows.residents):
-                replacement = unique_ids.claim(r[7])
-                if replacement is not None:
-                    r[8] = ring.seal(replacement, purpose=ID_NUMBER)
-                    r[9] = ring.blind_index(replacement, purpose=ID_NUMBER)
-                    r[10] = mask_id_number(replacement)
-                r_rows.append((r0 + i, h0 + r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[8],
-                               r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], "", "",
-                               "active", now, now, 1, *scope))
-            t_rows = [(r0 + t[0], tag_ids[t[1]]) for t in rows.tags]
-            p_rows = [(r0 + p[0], *p[1:], now) for p in rows.proxies]
-            bulk_insert(Building._meta.db_table, BUILDING_COLS, b_rows)
-            bulk_insert(Household._meta.db_table, HOUSEHOLD_COLS, h_rows)
-            bulk_insert(Resident._meta.db_table, RESIDENT_COLS, r_rows)
-            bulk_insert(Resident.tags.through._meta.db_table, TAG_COLS, t_rows)
-            bulk_insert(Proxy._meta.db_table, PROXY_COLS, p_rows)
-            building_id += len(b_rows)
-            household_id += len(h_rows)
-            resident_id += len(r_rows)
-            totals["residents"] += len(r_rows)
-            totals["households"] += len(h_rows)
-            totals["buildings"] += len(b_rows)
-            if progress:
-                progress(totals["residents"], spec.residents)
+        with checks_deferred(tables) if big else nullcontext():
+            stream = _grid_stream(jobs, processes)
             clock = time.perf_counter()
-            phases["insert"] += clock - now_clock
-        deferred.__exit__(None, None, None)
+            for scope, rows in zip(scopes, stream, strict=True):
+                now_clock = time.perf_counter()
+                phases["generate_wait"] += now_clock - clock
+                b0, h0, r0 = building_id, household_id, resident_id
+                b_rows = [(b0 + i, *b, *scope) for i, b in enumerate(rows.buildings)]
+                h_rows = [(h0 + i, b0 + h[0], h[1], h[2], h[3], "", *scope)
+                          for i, h in enumerate(rows.households)]
+                r_rows = []
+                for i, r in enumerate(rows.residents):
+                    replacement = unique_ids.claim(r[7])
+                    if replacement is not None:
+                        r[8] = ring.seal(replacement, purpose=ID_NUMBER)
+                        r[9] = ring.blind_index(replacement, purpose=ID_NUMBER)
+                        r[10] = mask_id_number(replacement)
+                    r_rows.append((r0 + i, h0 + r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[8],
+                                   r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], "", "",
+                                   "active", now, now, 1, *scope))
+                t_rows = [(r0 + t[0], tag_ids[t[1]]) for t in rows.tags]
+                p_rows = [(r0 + p[0], *p[1:], now) for p in rows.proxies]
+                bulk_insert(Building._meta.db_table, BUILDING_COLS, b_rows)
+                bulk_insert(Household._meta.db_table, HOUSEHOLD_COLS, h_rows)
+                bulk_insert(Resident._meta.db_table, RESIDENT_COLS, r_rows)
+                bulk_insert(Resident.tags.through._meta.db_table, TAG_COLS, t_rows)
+                bulk_insert(Proxy._meta.db_table, PROXY_COLS, p_rows)
+                building_id += len(b_rows)
+                household_id += len(h_rows)
+                resident_id += len(r_rows)
+                if progress:
+                    progress(resident_id - first_ids[2], spec.residents)
+                clock = time.perf_counter()
+                phases["insert"] += clock - now_clock
         _reset_sequences([Building, Household, Resident, Proxy, Resident.tags.through])
         if big:
             _analyze(tables)
         phases["indexes"] = time.perf_counter() - clock
         stats_refresh()
         phases["figures"] = time.perf_counter() - clock - phases["indexes"]
-    return LoadReport(city=city, residents=totals["residents"],
-                      households=totals["households"], buildings=totals["buildings"],
-                      grids=len(grids), seconds=time.perf_counter() - started,
+    return LoadReport(city=city, residents=resident_id - first_ids[2],
+                      households=household_id - first_ids[1],
+                      buildings=building_id - first_ids[0], grids=len(grids), seconds=time.perf_counter() - started,
                       phases={k: round(v, 2) for k, v in phases.items()})
