@@ -6,6 +6,7 @@ The suite runs on SQLite by default and on PostgreSQL when DATABASE_URL points a
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from tests.factories import City, build_city
 
@@ -41,3 +42,11 @@ def street_officer(city: City):
 @pytest.fixture
 def admin_user(city: City):
     return city.persona("admin")
+
+
+@pytest.fixture
+def english():
+    """For tests that assert messages in English (the interface's default is Chinese):
+    `pytestmark = pytest.mark.usefixtures("english")`."""
+    with translation.override("en"):
+        yield

@@ -61,3 +61,8 @@ class City:
         field = f"{area.kind}_id"
         return (Resident.objects.exclude(**{field: area.pk}).filter(phone_index__isnull=False)
                 .order_by("pk").first())
+
+
+def field_messages(excinfo) -> dict[str, str]:  # noqa: ANN001 - pytest.ExceptionInfo
+    """A service's ValidationError as {field: all its messages in one string}."""
+    return {field: " ".join(msgs) for field, msgs in excinfo.value.message_dict.items()}

@@ -7,16 +7,16 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from fangkong.accounts.models import ApiToken, Role, User
 from fangkong.accounts.services import api_token_create, api_token_user, staff_create
 from fangkong.audit.models import AuditAction, AuditEvent
 from fangkong.places.models import AreaKind
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, field_messages
 from tests.views.clients import make_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 STRONG = "plum-river-7-lantern"
 
@@ -24,16 +24,6 @@ STRONG = "plum-river-7-lantern"
 @pytest.fixture(autouse=True)
 def fast_hashing(settings):  # noqa: ANN001
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
-
-
-def _messages(excinfo: pytest.ExceptionInfo[ValidationError]) -> dict[str, str]:
-    return {f: " ".join(m) for f, m in excinfo.value.message_dict.items()}
 
 
 # Staff ---------------------------------------------------------------------------------------
@@ -66,7 +56,7 @@ def test_staff_create_refuses_a_role_at_the_wrong_kind_of_area(city, role, kind,
     with pytest.raises(ValidationError) as excinfo:
         staff_create(username="misplaced", password=STRONG, role=role,
                      area=city.areas(kind)[0])
-    message = _messages(excinfo)["area"]
+    message = field_messages(excinfo)["area"]
     for word in words:
         assert word in message, message
     assert User.objects.count() == before
@@ -78,7 +68,7 @@ def test_staff_create_refuses_a_taken_user_name_in_any_case(city, username):
     with pytest.raises(ValidationError) as excinfo:
         staff_create(username=username, password=STRONG, role=Role.GRID_WORKER,
                      area=city.areas(AreaKind.GRID)[0])
-    assert "taken" in _messages(excinfo)["username"]
+    assert "taken" in field_messages(excinfo)["username"]
     assert User.objects.count() == before
 
 
@@ -88,7 +78,7 @@ def test_staff_create_refuses_a_weak_password(city, password):
     with pytest.raises(ValidationError) as excinfo:
         staff_create(username="weakling_grid", password=password, role=Role.GRID_WORKER,
                      area=city.areas(AreaKind.GRID)[0])
-    assert _messages(excinfo)["password"]
+    assert field_messages(excinfo)["password"]
     assert not User.objects.filter(username="weakling_grid").exists()
 
 
@@ -96,7 +86,7 @@ def test_staff_create_reports_every_problem_at_once(city):
     with pytest.raises(ValidationError) as excinfo:
         staff_create(username="", password="1", role="janitor",
                      area=city.areas(AreaKind.GRID)[0])
-    errors = _messages(excinfo)
+    errors = field_messages(excinfo)
     assert {"username", "role", "password"} <= set(errors)
     assert "janitor" in errors["role"]
 

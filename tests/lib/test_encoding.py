@@ -15,11 +15,7 @@ from fangkong.lib.encoding import (
 
 ROSTER = "姓名,身份证号,联系电话\r\n张伟,110105194912310021,13812345678\r\n"
 
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 def problem(data: bytes, **kwargs: str) -> EncodingProblem:

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from fangkong.places.models import Area, AreaKind, AreaStats, Building, Household
 from fangkong.places.services import (
@@ -19,20 +19,11 @@ from fangkong.places.services import (
     stats_refresh,
 )
 from fangkong.residents.models import Resident, ResidentStatus
+from tests.factories import field_messages
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 FIGURES = ("residents", "households", "buildings", "elderly", "by_tag")
-
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
-
-
-def _messages(excinfo: pytest.ExceptionInfo[ValidationError]) -> dict[str, str]:
-    return {f: " ".join(m) for f, m in excinfo.value.message_dict.items()}
 
 
 # Areas --------------------------------------------------------------------------------------
@@ -43,7 +34,7 @@ def test_only_a_city_can_be_at_the_root(city, kind):
     before = Area.objects.count()
     with pytest.raises(ValidationError) as excinfo:
         area_create(kind=kind, name="无上级", parent=None)
-    assert "Only a city" in _messages(excinfo)["parent"]
+    assert "Only a city" in field_messages(excinfo)["parent"]
     assert Area.objects.count() == before
 
 
@@ -70,7 +61,7 @@ def test_child_kind_must_be_the_next_level(city, parent_kind, kind, expected_chi
     before = Area.objects.count()
     with pytest.raises(ValidationError) as excinfo:
         area_create(kind=kind, name="错层", parent=parent)
-    errors = _messages(excinfo)
+    errors = field_messages(excinfo)
     assert set(errors) <= {"kind", "parent"} and errors, errors
     message = " ".join(errors.values())
     assert (expected_child or "grid").lower() in message.lower(), message
@@ -80,7 +71,7 @@ def test_child_kind_must_be_the_next_level(city, parent_kind, kind, expected_chi
 def test_area_name_is_required(city):
     with pytest.raises(ValidationError) as excinfo:
         area_create(kind=AreaKind.COMMUNITY, name="   ", parent=city.areas(AreaKind.STREET)[0])
-    assert "name" in _messages(excinfo)
+    assert "name" in field_messages(excinfo)
 
 
 def test_new_area_is_numbered_after_its_siblings_with_empty_figures(city):
@@ -103,7 +94,7 @@ def test_district_takes_its_official_code_as_path_segment_and_refuses_a_duplicat
     before = Area.objects.count()
     with pytest.raises(ValidationError) as excinfo:
         area_create(kind=AreaKind.DISTRICT, name="又一个", parent=city.root, code="420199")
-    assert "already exists" in _messages(excinfo)["code"]
+    assert "already exists" in field_messages(excinfo)["code"]
     assert Area.objects.count() == before
 
 
@@ -127,7 +118,7 @@ def test_building_copies_the_scope_of_its_grid_and_counts_in_the_figures(city, g
 def test_building_number_must_be_positive(city, grid_worker, number, words):
     with pytest.raises(ValidationError) as excinfo:
         building_create(grid=grid_worker.area, number=number)
-    assert words in _messages(excinfo)["number"]
+    assert words in field_messages(excinfo)["number"]
 
 
 def test_building_number_is_unique_in_its_estate(city, grid_worker):
@@ -135,7 +126,7 @@ def test_building_number_is_unique_in_its_estate(city, grid_worker):
     before = Building.objects.count()
     with pytest.raises(ValidationError) as excinfo:
         building_create(grid=grid_worker.area, number=902, estate="新苑")
-    assert "902" in _messages(excinfo)["number"]
+    assert "902" in field_messages(excinfo)["number"]
     assert Building.objects.count() == before
     other_estate = building_create(grid=grid_worker.area, number=902, estate="旧苑")
     assert other_estate.pk
@@ -146,7 +137,7 @@ def test_building_belongs_to_a_grid(city):
     before = Building.objects.count()
     with pytest.raises(ValidationError) as excinfo:
         building_create(grid=community, number=903)
-    assert "grid" in _messages(excinfo)
+    assert "grid" in field_messages(excinfo)
     assert Building.objects.count() == before
 
 
@@ -171,7 +162,7 @@ def test_household_input_is_checked(city, grid_worker, unit, room, field, words)
     before = Household.objects.count()
     with pytest.raises(ValidationError) as excinfo:
         household_create(building=building, unit=unit, room=room)
-    assert words in _messages(excinfo)[field]
+    assert words in field_messages(excinfo)[field]
     assert Household.objects.count() == before
 
 
@@ -180,7 +171,7 @@ def test_household_room_is_unique_in_its_building_unit(city, grid_worker):
     household_create(building=building, unit=1, room="101")
     with pytest.raises(ValidationError) as excinfo:
         household_create(building=building, unit=1, room="101")
-    assert "already registered" in _messages(excinfo)["room"]
+    assert "already registered" in field_messages(excinfo)["room"]
     assert household_create(building=building, unit=2, room="101").pk
 
 

@@ -10,7 +10,6 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
-from django.utils import translation
 
 from fangkong.accounts.models import User
 from fangkong.audit.models import AuditAction, AuditEvent
@@ -26,17 +25,11 @@ from fangkong.residents.services import (
     resident_reveal,
     resident_update,
 )
+from tests.factories import field_messages
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 REGION = "650102"  # not used by the synthetic city
-
-
-@pytest.fixture(autouse=True)
-def english():
-    """Messages are asserted in English; the interface's default is Chinese."""
-    with translation.override("en"):
-        yield
 
 
 def _id(birth: date = date(1975, 3, 9), seq: int = 31) -> str:
@@ -55,10 +48,6 @@ def _create(by: User, **fields) -> Resident:  # noqa: ANN003
 
 def _written() -> tuple[int, int, int]:
     return Resident.objects.count(), AuditEvent.objects.count(), Proxy.objects.count()
-
-
-def _errors(excinfo: pytest.ExceptionInfo[ValidationError]) -> dict[str, str]:
-    return {field: " ".join(msgs) for field, msgs in excinfo.value.message_dict.items()}
 
 
 # Create ----------------------------------------------------------------------------------
@@ -88,7 +77,7 @@ def test_resident_create_refuses_bad_field_with_its_message(grid_worker, fields,
     before = _written()
     with pytest.raises(ValidationError) as excinfo:
         _create(grid_worker, **fields)
-    errors = _errors(excinfo)
+    errors = field_messages(excinfo)
     assert field in errors, errors
     assert words.lower() in errors[field].lower(), errors[field]
     assert _written() == before
@@ -146,7 +135,7 @@ def test_duplicate_id_number_is_refused_also_when_typed_the_old_way(grid_worker)
     for typed in (eighteen, eighteen[:6] + eighteen[8:17], " " + eighteen.lower() + " "):
         with pytest.raises(ValidationError) as excinfo:
             _create(grid_worker, name="另一人", phone="13933334444", id_number=typed)
-        assert first.id_number_masked in _errors(excinfo)["id_number"]
+        assert first.id_number_masked in field_messages(excinfo)["id_number"]
     assert _written() == before
 
 
@@ -222,7 +211,7 @@ def test_resident_update_of_stale_version_is_refused(city, grid_worker):
     with pytest.raises(ValidationError) as excinfo:
         resident_update(by=grid_worker, resident=resident, version=resident.version,
                         data=ResidentInput(remarks="第二次"))
-    assert "Someone else changed" in _errors(excinfo)["__all__"]
+    assert "Someone else changed" in field_messages(excinfo)["__all__"]
     assert Resident.objects.get(pk=resident.pk).remarks == "第一次"
     assert _written() == before
 
@@ -233,7 +222,7 @@ def test_resident_update_to_a_registered_id_number_is_refused(city, grid_worker)
     taken = crypto.unseal(bytes(first.id_number_sealed), purpose="id_number")
     with pytest.raises(ValidationError) as excinfo:
         resident_update(by=grid_worker, resident=second, data=ResidentInput(id_number=taken))
-    assert first.id_number_masked in _errors(excinfo)["id_number"]
+    assert first.id_number_masked in field_messages(excinfo)["id_number"]
     assert Resident.objects.get(pk=second.pk).id_number_index == second.id_number_index
 
 
@@ -375,7 +364,7 @@ def test_proxy_add_refuses_bad_field_with_its_message(city, grid_worker, fields,
     with pytest.raises(ValidationError) as excinfo:
         proxy_add(by=grid_worker, resident=resident,
                   **{"name": "李芳", "relation": "女儿", "phone": "13977778888", **fields})
-    errors = _errors(excinfo)
+    errors = field_messages(excinfo)
     assert words in errors[field].lower(), errors
     assert _written() == before
 
@@ -403,7 +392,7 @@ def test_duplicate_id_number_outside_the_area_is_refused_without_saying_whose(ci
     before = _written()
     with pytest.raises(ValidationError) as excinfo:
         _create(grid_worker, id_number=taken)
-    message = _errors(excinfo)["id_number"]
+    message = field_messages(excinfo)["id_number"]
     assert "another area" in message
     assert outside.name not in message and outside.id_number_masked not in message
     assert _written()[0] == before[0]
