@@ -86,8 +86,9 @@ def bulk_insert_floor() -> float:
     """Seconds to bulk-insert the same resident rows, prepared, into an unindexed table."""
     from django.db import connection, transaction
 
+    from fangkong.lib.bulk import bulk_insert
     from fangkong.residents.models import Resident
-    from fangkong.synth.load import RESIDENT_COLS, bulk_insert
+    from fangkong.synth.load import RESIDENT_COLS
 
     table = Resident._meta.db_table
     cols = ", ".join(RESIDENT_COLS)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "fangkong.residents",
     "fangkong.audit",
     "fangkong.jobs",
+    "fangkong.rosters",
     "fangkong.synth",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -180,3 +181,9 @@ LOGGING = {
 # take it over, and how often an idle worker looks for due work.
 JOB_LEASE_SECONDS = env_int("FANGKONG_JOB_LEASE_SECONDS", 300)
 WORKER_POLL_SECONDS = env_int("FANGKONG_WORKER_POLL_SECONDS", 2)
+
+# Roster imports: the largest file accepted, and how long the uploaded file and the rows
+# prepared from it (both sealed) are kept after the import ended, for the error report.
+IMPORT_MAX_BYTES = env_int("FANGKONG_IMPORT_MAX_MB", 200) * 2**20
+IMPORT_KEEP_DAYS = env_int("FANGKONG_IMPORT_KEEP_DAYS", 7)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 2**20

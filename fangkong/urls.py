@@ -10,6 +10,7 @@ urlpatterns = [
     path("residents/", include("fangkong.residents.urls")),
     path("accounts/", include("fangkong.accounts.urls")),
     path("audit/", include("fangkong.audit.urls")),
+    path("rosters/", include("fangkong.rosters.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),

@@ -15,6 +15,9 @@ class Can(StrEnum):
     REVEAL_ID_NUMBER = "reveal_id_number"  # higher permission, audited
     VIEW_AUDIT = "view_audit"
     MANAGE_STAFF = "manage_staff"
+    IMPORT_ROSTER = "import_roster"  # upload spreadsheets into the registry of one's area
+    EXPORT = "export"  # lists and tables to .xlsx/.csv, masked, audited
+    EXPORT_UNMASKED = "export_unmasked"  # full ID numbers and phones in an export, audited
 
 
 ROLE_AREA_KINDS: dict[str, frozenset[str]] = {
@@ -27,13 +30,15 @@ ROLE_AREA_KINDS: dict[str, frozenset[str]] = {
     Role.VOLUNTEER: frozenset({AreaKind.COMMUNITY}),
 }
 
-_REGISTRY = {Can.VIEW_REGISTRY}
-_WORKER = _REGISTRY | {Can.EDIT_RESIDENTS, Can.REVEAL_PHONE}
-_LEAD = _WORKER | {Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT}
+_REGISTRY = {Can.VIEW_REGISTRY, Can.EXPORT}
+_WORKER = _REGISTRY | {Can.EDIT_RESIDENTS, Can.REVEAL_PHONE, Can.IMPORT_ROSTER}
+# A whole list in clear is far more than one number shown on screen: only the leads who
+# may see full ID numbers may export them, and every such export is audited.
+_LEAD = _WORKER | {Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT, Can.EXPORT_UNMASKED}
 
 ROLE_CAPABILITIES: dict[str, frozenset[Can]] = {
     Role.ADMIN: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT,
-                                       Can.MANAGE_STAFF}),
+                                       Can.MANAGE_STAFF, Can.EXPORT_UNMASKED}),
     Role.STREET_OFFICER: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.VIEW_AUDIT}),
     Role.COMMUNITY_SECRETARY: frozenset(_LEAD | {Can.MANAGE_STAFF}),
     Role.COMMUNITY_WORKER: frozenset(_WORKER),

@@ -22,6 +22,8 @@ class AuditAction(models.TextChoices):
     TOKEN_CREATE = "token_create", _("Created API token")
     LOGIN_FAILED = "login_failed", _("Failed login")
     ID_NUMBER_CLASH = "id_number_clash", _("Typed an ID number registered in another area")
+    ROSTER_IMPORT = "roster_import", _("Imported a roster")
+    ROSTER_UNDO = "roster_undo", _("Undid a roster import")
 
 
 class AuditEvent(models.Model):

@@ -38,11 +38,18 @@ class Keyring:
     index_key: bytes
 
     def seal(self, plaintext: str, *, purpose: str) -> bytes:
+        return self.seal_bytes(plaintext.encode(), purpose=purpose)
+
+    def seal_bytes(self, plaintext: bytes, *, purpose: str) -> bytes:
+        """Seal any bytes (an uploaded file, a staged batch), same layout as `seal`."""
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self.aead.encrypt(nonce, plaintext.encode(), purpose.encode())
+        sealed = self.aead.encrypt(nonce, plaintext, purpose.encode())
         return HEADER + self.key_id + nonce + sealed
 
     def open(self, token: bytes | memoryview, *, purpose: str) -> str:
+        return self.open_bytes(token, purpose=purpose).decode()
+
+    def open_bytes(self, token: bytes | memoryview, *, purpose: str) -> bytes:
         token = bytes(token)
         if len(token) < 1 + KEY_ID_BYTES + NONCE_BYTES + 16 or token[0] != VERSION:
             raise DataKeyError("not a sealed value")
@@ -53,8 +60,7 @@ class Keyring:
             )
         start = 1 + KEY_ID_BYTES
         nonce = token[start : start + NONCE_BYTES]
-        plain = self.aead.decrypt(nonce, token[start + NONCE_BYTES :], purpose.encode())
-        return plain.decode()
+        return self.aead.decrypt(nonce, token[start + NONCE_BYTES :], purpose.encode())
 
     def blind_index(self, normalized: str, *, purpose: str) -> str:
         mac = hmac.new(self.index_key, purpose.encode() + b"\0" + normalized.encode(),

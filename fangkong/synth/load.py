@@ -9,17 +9,24 @@ import multiprocessing as mp
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Max
+from django.db import transaction
 from django.utils import timezone
 
 from fangkong.lib import crypto
+from fangkong.lib.bulk import (
+    analyze,
+    bulk_insert,
+    checks_deferred,
+    next_id,
+    reset_sequences,
+    sqlite_fk_off,
+)
 from fangkong.lib.idcard import check_digit, mask_id_number
 from fangkong.lib.phone import mask_phone
 from fangkong.lib.pinyin import name_initials, pinyin_full
@@ -70,113 +77,6 @@ class LoadReport:
     # Where the time went: waiting for generated grids, inserting, building indexes,
     # computing area figures.
     phases: dict[str, float] = field(default_factory=dict)
-
-
-def bulk_insert(table: str, columns: Sequence[str], rows: list[tuple]) -> None:
-    """Insert rows the fastest plain way each database offers."""
-    if not rows:
-        return
-    cols = ", ".join(columns)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            raw = cursor.cursor
-            with raw.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:  # noqa: S608
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join(["%s"] * len(columns))
-            cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608
-
-
-def _secondary_indexes(table: str) -> list[tuple[str, str]]:
-    """(name, CREATE statement) of the indexes of `table` that no constraint owns."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-                "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
-                "LEFT JOIN pg_constraint c ON c.conindid = i.oid "
-                "WHERE t.relname = %s AND c.oid IS NULL", [table])
-        else:
-            cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
-                           "AND tbl_name = %s AND sql IS NOT NULL", [table])
-        return list(cursor.fetchall())
-
-
-def _foreign_keys(table: str) -> list[tuple[str, str]]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                       "WHERE conrelid = %s::regclass AND contype = 'f'", [table])
-        return list(cursor.fetchall())
-
-
-@contextmanager
-def checks_deferred(tables: Sequence[str]) -> Iterator[None]:
-    """Drop the secondary indexes (and on PostgreSQL the foreign keys) of `tables` and
-    create them again afterwards, in the caller's transaction: building an index or
-    validating a foreign key once, over all rows, is far faster than row by row. On SQLite
-    the caller switches foreign keys off outside the transaction; see `sqlite_fk_off`."""
-    indexes = [(name, sql) for table in tables for name, sql in _secondary_indexes(table)]
-    foreign = ([(table, name, sql) for table in tables for name, sql in _foreign_keys(table)]
-               if connection.vendor == "postgresql" else [])
-    with connection.cursor() as cursor:
-        if foreign:  # run the checks still pending from earlier rows: ALTER needs none
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for table, name, _sql in foreign:
-            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-        for name, _sql in indexes:
-            cursor.execute(f'DROP INDEX "{name}"')
-    yield
-    with connection.cursor() as cursor:
-        if foreign:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for _name, sql in indexes:
-            cursor.execute(sql)
-        for table, name, sql in foreign:  # validates every row in one pass
-            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {sql}')
-        if connection.vendor == "sqlite":
-            for table in tables:
-                cursor.execute(f"PRAGMA foreign_key_check({table})")
-                broken = cursor.fetchall()
-                if broken:
-                    raise ValueError(f"{len(broken)} rows of {table} point nowhere: {broken[:3]}")
-
-
-@contextmanager
-def sqlite_fk_off(active: bool) -> Iterator[None]:
-    """SQLite checks foreign keys row by row and the switch only works outside a
-    transaction; `checks_deferred` checks them all at the end instead."""
-    if not active or connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA foreign_keys=OFF")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA foreign_keys=ON")
-
-
-def _analyze(tables: Sequence[str]) -> None:
-    with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"ANALYZE {table}")
-
-
-def _next_id(model) -> int:  # noqa: ANN001
-    return (model.objects.aggregate(m=Max("pk"))["m"] or 0) + 1
-
-
-def _reset_sequences(models: Sequence) -> None:
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for model in models:
-            table = model._meta.db_table
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
-                f"COALESCE((SELECT MAX(id) FROM {table}), 1))")
 
 
 def _create_areas(spec: CitySpec, shape) -> tuple[Area, list[tuple[Area, object]]]:  # noqa: ANN001
@@ -369,8 +269,8 @@ def load_city(spec: CitySpec, *, progress: Progress | None = None,
         city, grids = _create_areas(spec, shape)
         parents = {a.pk: a for a in Area.objects.filter(path__prefix=city.path + ".")
                    .exclude(kind=AreaKind.GRID)}
-        building_id, household_id, resident_id = (_next_id(Building), _next_id(Household),
-                                                  _next_id(Resident))
+        building_id, household_id, resident_id = (next_id(Building), next_id(Household),
+                                                  next_id(Resident))
         first_ids = (building_id, household_id, resident_id)
         tables = [Resident._meta.db_table, Resident.tags.through._meta.db_table,
                   Household._meta.db_table, Proxy._meta.db_table, Building._meta.db_table]
@@ -410,9 +310,9 @@ def load_city(spec: CitySpec, *, progress: Progress | None = None,
                     progress(resident_id - first_ids[2], spec.residents)
                 clock = time.perf_counter()
                 phases["insert"] += clock - now_clock
-        _reset_sequences([Building, Household, Resident, Proxy, Resident.tags.through])
+        reset_sequences([Building, Household, Resident, Proxy, Resident.tags.through])
         if big:
-            _analyze(tables)
+            analyze(tables)
         phases["indexes"] = time.perf_counter() - clock
         stats_refresh()
         phases["figures"] = time.perf_counter() - clock - phases["indexes"]

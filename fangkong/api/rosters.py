@@ -1,0 +1,153 @@
+"""Roster imports over the API: upload a file, read the automatic column mapping, confirm
+or correct it, read the preview and its problems, commit, undo. The steps run in the
+background: poll GET /imports/{id} until `busy` is false."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from django.http import HttpRequest
+from ninja import Field, File, Form, Router, Schema
+from ninja.files import UploadedFile
+from pydantic import StringConstraints
+
+from fangkong.api.auth import actor
+from fangkong.api.schemas import errors
+from fangkong.places.selectors import area_for_user
+from fangkong.rosters import services
+from fangkong.rosters.columns import FIELD_BY_KEY
+from fangkong.rosters.models import RosterImport
+from fangkong.rosters.selectors import import_for_user, import_problems
+
+router = Router(tags=["roster imports"])
+PROBLEMS_MAX = 1000
+
+
+class ProgressOut(Schema):
+    done: int
+    total: int
+
+
+class ImportOut(Schema):
+    id: int
+    area_id: int
+    filename: str
+    status: str = Field(description="inspecting, needs_encoding, mapping, analysing, ready, "
+                                    "committing, done, undoing, undone, discarded, cancelled, "
+                                    "failed")
+    busy: bool
+    message: str
+    format: str
+    encoding: str
+    columns: list[str]
+    mapping: list[str] = Field(description="the field each column maps to; \"\" = ignored. "
+                                           "Fields: " + ", ".join(FIELD_BY_KEY))
+    data_rows: int
+    counts: dict[str, int]
+    progress: ProgressOut | None
+    sha256: str
+
+
+class ProblemOut(Schema):
+    row: int
+    column: str
+    kind: str
+    message: str
+
+
+class ProblemsOut(Schema):
+    total: int
+    items: list[ProblemOut]
+
+
+class MappingIn(Schema):
+    mapping: list[Annotated[str, StringConstraints(max_length=16)]] = Field(max_length=500)
+    template_name: str = Field("", max_length=64)
+
+
+def _out(roster_import: RosterImport) -> dict[str, Any]:
+    job = roster_import.job
+    return {
+        "id": roster_import.pk, "area_id": roster_import.area_id,
+        "filename": roster_import.filename, "status": roster_import.status,
+        "busy": roster_import.busy, "message": roster_import.message,
+        "format": roster_import.format, "encoding": roster_import.encoding,
+        "columns": roster_import.columns, "mapping": roster_import.mapping,
+        "data_rows": roster_import.data_rows, "counts": roster_import.counts,
+        "progress": ({"done": job.progress_done, "total": job.progress_total}
+                     if job is not None and roster_import.busy else None),
+        "sha256": roster_import.sha256,
+    }
+
+
+@router.post("/imports", response={202: ImportOut, **errors(400, 401, 403, 404, 422)})
+def import_start(request: HttpRequest, file: File[UploadedFile],
+                 area_id: Form[int], encoding: Form[str] = "") -> tuple[int, dict]:
+    """Upload a roster (.xlsx, .xls, .csv) into a community or grid. Returns at once; the
+    file is read in the background (status `inspecting`, then `mapping`)."""
+    user = actor(request)
+    area = area_for_user(user, area_id)
+    roster_import = services.roster_import_start(by=user, area=area, filename=file.name or "",
+                                                 data=file.read(), encoding=encoding or None)
+    return 202, _out(roster_import)
+
+
+@router.get("/imports/{import_id}", response={200: ImportOut, **errors(401, 403, 404, 422)})
+def import_detail(request: HttpRequest, import_id: int) -> dict:
+    """An import's state, its columns and mapping, its counts (after the check) and
+    progress while a step runs."""
+    return _out(import_for_user(actor(request), import_id))
+
+
+@router.get("/imports/{import_id}/problems",
+            response={200: ProblemsOut, **errors(401, 403, 404, 422)})
+def import_problem_list(request: HttpRequest, import_id: int, offset: int = 0,
+                        limit: int = 100) -> dict:
+    """Each problem with the file's row number, column name and the reason."""
+    roster_import = import_for_user(actor(request), import_id)
+    problems = import_problems(roster_import)
+    limit = max(1, min(limit, PROBLEMS_MAX))
+    return {"total": problems.count(),
+            "items": list(problems.values("row", "column", "kind", "message")[
+                max(offset, 0):max(offset, 0) + limit])}
+
+
+def _step(request: HttpRequest, import_id: int, action, **kwargs) -> tuple[int, dict]:  # noqa: ANN001, ANN003
+    user = actor(request)
+    roster_import = import_for_user(user, import_id)
+    action(by=user, roster_import=roster_import, **kwargs)
+    roster_import.refresh_from_db()
+    return 202, _out(roster_import)
+
+
+@router.post("/imports/{import_id}/mapping",
+             response={202: ImportOut, **errors(400, 401, 403, 404, 422)})
+def import_mapping(request: HttpRequest, import_id: int, payload: MappingIn) -> tuple[int, dict]:
+    """Confirm or correct the mapping (one field per column, "" to ignore a column) and
+    start the check of every row (status `analysing`, then `ready`)."""
+    return _step(request, import_id, services.roster_import_set_mapping,
+                 mapping=payload.mapping, template_name=payload.template_name)
+
+
+@router.post("/imports/{import_id}/commit",
+             response={202: ImportOut, **errors(400, 401, 403, 404, 422)})
+def import_commit(request: HttpRequest, import_id: int) -> tuple[int, dict]:
+    """Import all valid rows of a checked file (status `committing`, then `done`)."""
+    return _step(request, import_id, services.roster_import_commit)
+
+
+@router.post("/imports/{import_id}/discard",
+             response={202: ImportOut, **errors(400, 401, 403, 404, 422)})
+def import_discard(request: HttpRequest, import_id: int) -> tuple[int, dict]:
+    """Import nothing; the file and the prepared rows are deleted."""
+    return _step(request, import_id, services.roster_import_discard)
+
+
+@router.post("/imports/{import_id}/undo",
+             response={202: ImportOut, **errors(400, 401, 403, 404, 422)})
+def import_undo(request: HttpRequest, import_id: int) -> tuple[int, dict]:
+    """Undo a committed import as a whole, while nobody has changed its residents."""
+    return _step(request, import_id, services.roster_import_undo)
+
+
+

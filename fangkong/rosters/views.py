@@ -1,0 +1,220 @@
+"""Roster pages: upload, the import's page (mapping, progress, preview, result), error
+report, blank template, and exports of the registry."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from fangkong.accounts.roles import Can, can
+from fangkong.places.selectors import area_for_user
+from fangkong.rosters import exports, services
+from fangkong.rosters.columns import FIELD_BY_KEY
+from fangkong.rosters.forms import EncodingForm, ExportForm, MappingForm, UploadForm
+from fangkong.rosters.models import BlobKind, ImportStatus
+from fangkong.rosters.selectors import import_for_user, import_problems, imports_for_user
+from fangkong.rosters.staging import value_get
+
+PROBLEMS_PER_PAGE = 100
+
+
+def _ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+def _errors(exc: ValidationError) -> list[str]:
+    return [str(m) for m in exc.messages]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if not can(user, Can.IMPORT_ROSTER):
+        raise PermissionDenied
+    form = UploadForm(request.POST or None, request.FILES or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            roster_import = services.roster_import_start(
+                by=user, area=form.cleaned_data["area"], filename=upload.name,
+                data=upload.read(), encoding=form.cleaned_data["encoding"] or None,
+                template=form.cleaned_data["template"])
+        except ValidationError as exc:
+            for message in _errors(exc):
+                form.add_error("file", message)
+        else:
+            return redirect("rosters:detail", roster_import.pk)
+    imports = imports_for_user(user)[:50]
+    return render(request, "rosters/list.html", {"form": form, "imports": imports})
+
+
+def _context(request: HttpRequest, roster_import, **extra) -> dict:  # noqa: ANN001, ANN003
+    context = {"imp": roster_import, "job": roster_import.job, **extra}
+    status = roster_import.status
+    if status == ImportStatus.MAPPING or (status == ImportStatus.READY
+                                          and request.GET.get("remap")):
+        form = extra.get("mapping_form") or MappingForm(columns=roster_import.columns,
+                                                        mapping=roster_import.mapping)
+        samples = value_get(roster_import, BlobKind.SAMPLES, []) or []
+        columns = []
+        for i, field in enumerate(form.column_fields()):
+            chosen = roster_import.mapping[i] if i < len(roster_import.mapping) else ""
+            values = [row[i] if i < len(row) else "" for row in samples]
+            if chosen and FIELD_BY_KEY[chosen].personal:
+                values = [_mask(v) for v in values]
+            columns.append({"field": field, "samples": values})
+        context.update(mapping_form=form, columns=columns)
+    if status == ImportStatus.NEEDS_ENCODING:
+        context["readings"] = value_get(roster_import, BlobKind.READINGS, {}) or {}
+        context["encoding_form"] = EncodingForm()
+    if status in (ImportStatus.READY, ImportStatus.DONE, ImportStatus.UNDONE):
+        page = Paginator(import_problems(roster_import), PROBLEMS_PER_PAGE).get_page(
+            request.GET.get("page"))
+        context.update(problems=page, counts=roster_import.counts,
+                       earlier=_earlier(request.user, roster_import))
+    return context
+
+
+def _mask(value: str) -> str:
+    text = str(value)
+    return text if len(text) <= 4 else "*" * (len(text) - 4) + text[-4:]
+
+
+def _earlier(user, roster_import):  # noqa: ANN001, ANN202
+    """The same file imported before (same bytes), to warn about a second import."""
+    return (imports_for_user(user).filter(sha256=roster_import.sha256,
+                                          status=ImportStatus.DONE)
+            .exclude(pk=roster_import.pk).first())
+
+
+@login_required
+@require_GET
+def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
+    roster_import = import_for_user(request.user, import_id)
+    context = _context(request, roster_import)
+    if request.headers.get("HX-Request") and request.GET.get("poll"):
+        if roster_import.busy:
+            return render(request, "rosters/_progress.html", context)
+        # Finished: make the browser load the whole page, which now shows the result.
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return render(request, "rosters/detail.html", context)
+
+
+def _act(request: HttpRequest, import_id: int, action, **kwargs) -> HttpResponse:  # noqa: ANN001, ANN003
+    roster_import = import_for_user(request.user, import_id)
+    try:
+        action(by=request.user, roster_import=roster_import, **kwargs)
+    except ValidationError as exc:
+        for message in _errors(exc):
+            messages.error(request, message)
+    return redirect("rosters:detail", roster_import.pk)
+
+
+@login_required
+@require_POST
+def import_encoding(request: HttpRequest, import_id: int) -> HttpResponse:
+    form = EncodingForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose the reading that shows the names correctly."))
+        return redirect("rosters:detail", import_id)
+    return _act(request, import_id, services.roster_import_set_encoding,
+                encoding=form.cleaned_data["encoding"])
+
+
+@login_required
+@require_POST
+def import_mapping(request: HttpRequest, import_id: int) -> HttpResponse:
+    roster_import = import_for_user(request.user, import_id)
+    form = MappingForm(request.POST, columns=roster_import.columns,
+                       mapping=roster_import.mapping)
+    if form.is_valid():
+        try:
+            services.roster_import_set_mapping(
+                by=request.user, roster_import=roster_import, mapping=form.mapping(),
+                template_name=form.cleaned_data["template_name"])
+        except ValidationError as exc:
+            for message in _errors(exc):
+                form.add_error(None, message)
+        else:
+            return redirect("rosters:detail", roster_import.pk)
+    # Show the page again with the user's choices and what is wrong with them.
+    if hasattr(form, "cleaned_data"):
+        roster_import.mapping = form.mapping()  # shown, not saved
+    return render(request, "rosters/detail.html",
+                  _context(request, roster_import, mapping_form=form), status=400)
+
+
+@login_required
+@require_POST
+def import_commit(request: HttpRequest, import_id: int) -> HttpResponse:
+    return _act(request, import_id, services.roster_import_commit)
+
+
+@login_required
+@require_POST
+def import_discard(request: HttpRequest, import_id: int) -> HttpResponse:
+    return _act(request, import_id, services.roster_import_discard)
+
+
+@login_required
+@require_POST
+def import_cancel(request: HttpRequest, import_id: int) -> HttpResponse:
+    return _act(request, import_id, services.roster_import_cancel)
+
+
+@login_required
+@require_POST
+def import_undo(request: HttpRequest, import_id: int) -> HttpResponse:
+    return _act(request, import_id, services.roster_import_undo)
+
+
+def _download(export: exports.Export) -> FileResponse:
+    return FileResponse(export.file, as_attachment=True, filename=export.filename,
+                        content_type=export.content_type)
+
+
+@login_required
+@require_GET
+def import_errors(request: HttpRequest, import_id: int) -> HttpResponse:
+    roster_import = import_for_user(request.user, import_id)
+    if not roster_import.blobs.filter(kind=BlobKind.FILE).exists():
+        messages.error(request, _("The uploaded file has been deleted (files are kept for a "
+                                  "few days only); the problems are still listed here."))
+        return redirect("rosters:detail", roster_import.pk)
+    return _download(exports.error_report(by=request.user, roster_import=roster_import,
+                                          ip=_ip(request)))
+
+
+@login_required
+@require_GET
+def blank_template(request: HttpRequest) -> HttpResponse:
+    if not can(request.user, Can.IMPORT_ROSTER):
+        raise PermissionDenied
+    return _download(exports.blank_template(by=request.user))
+
+
+@login_required
+@require_POST
+def export(request: HttpRequest, area_id: int) -> HttpResponse:
+    """Download the residents or households of an area (POST: the choice of full numbers
+    is deliberate, and every export is recorded)."""
+    area = area_for_user(request.user, area_id)
+    form = ExportForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose what to export and the format."))
+        return redirect("places:area", area.pk)
+    data = form.cleaned_data
+    make = exports.export_residents if data["what"] == "residents" else \
+        exports.export_households
+    return _download(make(by=request.user, area=area, fmt=data["format"],
+                          full=data["full"], ip=_ip(request)))
+
