@@ -4,13 +4,16 @@ background: poll GET /imports/{id} until `busy` is false."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Field, File, Form, Router, Schema
 from ninja.files import UploadedFile
 from pydantic import StringConstraints
 
+from fangkong.accounts.roles import Can, can
 from fangkong.api.auth import actor
 from fangkong.api.schemas import errors
 from fangkong.places.selectors import area_for_user
@@ -18,6 +21,9 @@ from fangkong.rosters import services
 from fangkong.rosters.columns import FIELD_BY_KEY
 from fangkong.rosters.models import RosterImport
 from fangkong.rosters.selectors import import_for_user, import_problems
+
+if TYPE_CHECKING:
+    from fangkong.accounts.models import User
 
 router = Router(tags=["roster imports"])
 PROBLEMS_MAX = 1000
@@ -65,6 +71,15 @@ class MappingIn(Schema):
     template_name: str = Field("", max_length=64)
 
 
+def _importer(request: HttpRequest) -> User:
+    """The caller, when their role imports rosters: 403 otherwise, before any id or area
+    is looked up (like `require_registry` for the registry's endpoints)."""
+    user = actor(request)
+    if not can(user, Can.IMPORT_ROSTER):
+        raise PermissionDenied(_("Your role cannot import rosters."))
+    return user
+
+
 def _out(roster_import: RosterImport) -> dict[str, Any]:
     job = roster_import.job
     return {
@@ -85,7 +100,7 @@ def import_start(request: HttpRequest, file: File[UploadedFile],
                  area_id: Form[int], encoding: Form[str] = "") -> tuple[int, dict]:
     """Upload a roster (.xlsx, .xls, .csv) into a community or grid. Returns at once; the
     file is read in the background (status `inspecting`, then `mapping`)."""
-    user = actor(request)
+    user = _importer(request)
     area = area_for_user(user, area_id)
     roster_import = services.roster_import_start(by=user, area=area, filename=file.name or "",
                                                  data=file.read(), encoding=encoding or None)
@@ -96,7 +111,7 @@ def import_start(request: HttpRequest, file: File[UploadedFile],
 def import_detail(request: HttpRequest, import_id: int) -> dict:
     """An import's state, its columns and mapping, its counts (after the check) and
     progress while a step runs."""
-    return _out(import_for_user(actor(request), import_id))
+    return _out(import_for_user(_importer(request), import_id))
 
 
 @router.get("/imports/{import_id}/problems",
@@ -104,7 +119,7 @@ def import_detail(request: HttpRequest, import_id: int) -> dict:
 def import_problem_list(request: HttpRequest, import_id: int, offset: int = 0,
                         limit: int = 100) -> dict:
     """Each problem with the file's row number, column name and the reason."""
-    roster_import = import_for_user(actor(request), import_id)
+    roster_import = import_for_user(_importer(request), import_id)
     problems = import_problems(roster_import)
     limit = max(1, min(limit, PROBLEMS_MAX))
     return {"total": problems.count(),
@@ -113,7 +128,7 @@ def import_problem_list(request: HttpRequest, import_id: int, offset: int = 0,
 
 
 def _step(request: HttpRequest, import_id: int, action, **kwargs) -> tuple[int, dict]:  # noqa: ANN001, ANN003
-    user = actor(request)
+    user = _importer(request)
     roster_import = import_for_user(user, import_id)
     action(by=user, roster_import=roster_import, **kwargs)
     roster_import.refresh_from_db()

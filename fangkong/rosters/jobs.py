@@ -29,7 +29,7 @@ def _step(job: Job, run, *, cancelled_status: str) -> dict:  # noqa: ANN001
     def progress(done: int, total: int) -> bool:
         return job_progress(job, done=done, total=total)
 
-    with translation.override(settings.LANGUAGE_CODE):
+    with translation.override(roster_import.language or settings.LANGUAGE_CODE):
         try:
             run(roster_import, progress)
         except services.Cancelled:

@@ -158,11 +158,11 @@ class _RowReader:
             texts[key] = value
         if not any(_filled(v) for v in cells):
             return None
-        name_cell = texts.get("name")
-        if not _filled(name_cell):
-            first = next((str(v) for v in cells if _filled(v)), "")
-            if _NOTE_ROW.match(first) or _NOTE_ROW.match(str(cells[0] if cells else "")):
-                return None
+        # A totals or signature row ("合计 120人", "填表人：王芳") closes the table: its first
+        # filled cell says so, and it carries no ID number.
+        first = next((str(v) for v in cells if _filled(v)), "")
+        if _NOTE_ROW.match(first) and not _filled(texts.get("id_number")):
+            return None
         values = RowValues(row=number, name="", initials="", pinyin="")
         self._name(texts, values, problems)
         self._id_number(texts, values, problems)
@@ -292,7 +292,7 @@ class _RowReader:
         if text is None:
             return
         try:
-            phone = parse_phone(text)
+            phone = parse_phone(to_halfwidth(text))
         except PhoneError as exc:
             self._problem(problems, "phone", str(exc))
             return

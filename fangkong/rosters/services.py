@@ -103,7 +103,8 @@ def roster_import_start(*, by, area, filename: str, data: bytes,  # noqa: ANN001
         roster_import = RosterImport.objects.create(
             area=area, created_by=by, filename=os.path.basename(filename)[:200] or "roster",
             size=len(data), sha256=hashlib.sha256(data).hexdigest(), encoding=encoding or "",
-            template=template, status=ImportStatus.INSPECTING)
+            template=template, status=ImportStatus.INSPECTING,
+            language=translation.get_language() or settings.LANGUAGE_CODE)
         file_put(roster_import, data)
         if queue:
             _enqueue(roster_import, "inspect", by)
@@ -216,12 +217,15 @@ def import_inspect(roster_import: RosterImport) -> None:
         sheet = _read(roster_import)
         first, last = header_rows(sheet, is_header_cell=is_header_cell)
     except SheetError as exc:
-        if exc.code == "ambiguous":
+        if exc.code != "ambiguous":
+            _finish(roster_import, ImportStatus.FAILED, str(exc))
+            return
+        found = _only_reading_with_a_header(roster_import, exc.readings or {})
+        if found is None:
             value_put(roster_import, BlobKind.READINGS, exc.readings or {})
             _finish(roster_import, ImportStatus.NEEDS_ENCODING, str(exc))
-        else:
-            _finish(roster_import, ImportStatus.FAILED, str(exc))
-        return
+            return
+        sheet, first, last = found
     names = header_names(sheet, first, last)
     names = [name or _("Column %(n)d") % {"n": i + 1} for i, name in enumerate(names)]
     template = roster_import.template.mapping if roster_import.template else None
@@ -237,6 +241,22 @@ def import_inspect(roster_import: RosterImport) -> None:
             header_first=first, header_last=last, columns=names,
             mapping=auto_mapping(names, template=template),
             data_rows=max(len(sheet.rows) - last - 1, 0))
+
+
+def _only_reading_with_a_header(roster_import: RosterImport,
+                                readings: dict[str, str]) -> tuple[Sheet, int, int] | None:
+    """When the bytes read as Chinese in two encodings, the one in which the column names
+    read as column names is the file's: that is evidence, not a guess. None when both or
+    neither do (then the user is asked)."""
+    data = file_get(roster_import)
+    found = []
+    for encoding in readings:
+        try:
+            sheet = read_sheet(data, filename=roster_import.filename, encoding=encoding)
+            found.append((sheet, *header_rows(sheet, is_header_cell=is_header_cell)))
+        except SheetError:
+            continue
+    return found[0] if len(found) == 1 else None
 
 
 def _sample(value: object) -> str:
@@ -260,8 +280,8 @@ def _chunks(roster_import: RosterImport, sheet: Sheet) -> Iterator[ChunkJob]:
                 tags[key.lower()] = slug
     start = roster_import.header_last + 1
     base = dict(mapping=tuple(roster_import.mapping), names=tuple(roster_import.columns),
-                tags=tags, data_key=settings.DATA_KEY, language=translation.get_language()
-                or settings.LANGUAGE_CODE, today=timezone.localdate())
+                tags=tags, data_key=settings.DATA_KEY, language=roster_import.language,
+                today=timezone.localdate())
     rows = sheet.rows
     for i in range(start, len(rows), CHUNK_ROWS):
         yield ChunkJob(rows=[(r + 1, rows[r], frozenset(formulas.get(r, ())))

@@ -58,8 +58,11 @@ def import_list(request: HttpRequest) -> HttpResponse:
 def _context(request: HttpRequest, roster_import, **extra) -> dict:  # noqa: ANN001, ANN003
     context = {"imp": roster_import, "job": roster_import.job, **extra}
     status = roster_import.status
-    if status == ImportStatus.MAPPING or (status == ImportStatus.READY
-                                          and request.GET.get("remap")):
+    # The columns are shown while they are being chosen, when the user asks to change
+    # them after the preview, and again with the reasons when a choice was refused (also
+    # after the preview, where the refused POST carries no ?remap=1).
+    if status == ImportStatus.MAPPING or (status == ImportStatus.READY and (
+            request.GET.get("remap") or extra.get("mapping_form"))):
         form = extra.get("mapping_form") or MappingForm(columns=roster_import.columns,
                                                         mapping=roster_import.mapping)
         samples = value_get(roster_import, BlobKind.SAMPLES, []) or []

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.django_db
 # 401; 403 is a role that cannot do it (or a session write without CSRF); 404 is an
 # object that is missing or outside the caller's area; 422 a request of the wrong shape;
 # 400 input the services refused. /me has no object, no parameters and no role gate.
+# The roster steps answer 202: they queue background work (poll GET /imports/{id}).
 OPERATIONS: dict[tuple[str, str], set[int]] = {
     ("get", "/api/me"): {200, 401},
     ("get", "/api/areas/{area_id}"): {200, 401, 403, 404, 422},
@@ -25,7 +26,17 @@ OPERATIONS: dict[tuple[str, str], set[int]] = {
     ("post", "/api/residents/{resident_id}/reveal"): {200, 401, 403, 404, 422},
     ("get", "/api/households/{household_id}"): {200, 401, 403, 404, 422},
     ("get", "/api/buildings/{building_id}/households"): {200, 401, 403, 404, 422},
+    ("post", "/api/imports"): {202, 400, 401, 403, 404, 422},
+    ("get", "/api/imports/{import_id}"): {200, 401, 403, 404, 422},
+    ("get", "/api/imports/{import_id}/problems"): {200, 401, 403, 404, 422},
+    ("post", "/api/imports/{import_id}/mapping"): {202, 400, 401, 403, 404, 422},
+    ("post", "/api/imports/{import_id}/commit"): {202, 400, 401, 403, 404, 422},
+    ("post", "/api/imports/{import_id}/discard"): {202, 400, 401, 403, 404, 422},
+    ("post", "/api/imports/{import_id}/undo"): {202, 400, 401, 403, 404, 422},
 }
+# Operations without an id in the path that still name an object in their body: the
+# household of a new resident, the area an import goes into (404 outside the area).
+OBJECT_IN_BODY = {("post", "/api/residents"), ("post", "/api/imports")}
 ERROR_BODIES = {400: "FieldErrors", 401: "Error", 403: "Error", 404: "Error",
                 422: "RequestErrors"}
 
@@ -51,7 +62,7 @@ def test_every_operation_declares_its_error_responses(schema):
         declared = {int(code) for code in op["responses"]}
         assert declared == OPERATIONS[key], key
         assert 401 in declared, key
-        takes_an_object = "{" in key[1] or key == ("post", "/api/residents")
+        takes_an_object = "{" in key[1] or key in OBJECT_IN_BODY
         assert (404 in declared) == takes_an_object, key
 
 
@@ -78,3 +89,13 @@ def test_no_output_schema_has_a_sealed_value_or_a_blind_index(schema):
 
 def test_the_docs_page_is_served():
     assert Client().get("/api/docs").status_code == 200
+
+
+def test_the_roster_upload_is_a_multipart_form(schema):
+    """POST /api/imports takes the file and the area as multipart/form-data, not JSON."""
+    content = schema["paths"]["/api/imports"]["post"]["requestBody"]["content"]
+    assert set(content) == {"multipart/form-data"}
+    form = content["multipart/form-data"]["schema"]
+    assert set(form["required"]) == {"file", "area_id"}
+    assert form["properties"]["file"]["format"] == "binary"
+    assert form["properties"]["area_id"]["type"] == "integer"

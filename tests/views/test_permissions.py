@@ -5,7 +5,9 @@ the URL resolver and from the API's OpenAPI schema) and called by each of the ni
 personas and by an anonymous caller, with every id in it naming an object OUTSIDE the
 caller's area. Pages answer 404 (302 to the login page when anonymous, 405 for a method
 the view does not take), the API answers 404 (401 anonymous, 403 for roles without the
-registry), and nothing is written.
+registry, or without roster imports for the import operations), and nothing is written.
+Forms that name an area in their body (the roster upload) refuse an area outside the
+caller's and store nothing.
 
 A route this module does not know how to fill fails `test_every_page_route_is_known` or
 `test_every_api_operation_is_known`: add it to PAGES or API_OPERATIONS below.
@@ -22,8 +24,10 @@ from datetime import date
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from fangkong.accounts.models import User
@@ -32,11 +36,20 @@ from fangkong.accounts.services import api_token_create
 from fangkong.api.router import api
 from fangkong.audit.models import AuditAction, AuditEvent
 from fangkong.audit.services import audit_record
+from fangkong.jobs.models import Job, JobState
 from fangkong.lib.idcard import make_id_number
 from fangkong.places.models import Area, AreaKind, Building, Household
 from fangkong.places.services import area_create, building_create, household_create
 from fangkong.residents.models import Proxy, Resident
 from fangkong.residents.services import ResidentInput, resident_create
+from fangkong.rosters.models import (
+    ImportBlob,
+    ImportProblem,
+    ImportStatus,
+    ImportTemplate,
+    RosterImport,
+)
+from fangkong.rosters.staging import file_put
 from tests.factories import PERSONAS, City
 from tests.views.clients import make_client
 
@@ -46,6 +59,12 @@ ANONYMOUS = "anonymous"
 CALLERS = [*PERSONAS, ANONYMOUS]
 NO_REGISTRY = ("gate_guard", "volunteer")
 REGION = "650102"  # not used by the synthetic city
+# The roster that the world's imports were made of, and that the upload forms send.
+ROSTER_COLUMNS = ["姓名", "身份证号", "联系电话", "楼栋", "单元", "房号"]
+ROSTER_MAPPING = ["name", "id_number", "phone", "building", "unit", "room"]
+ROSTER_CSV = ("\ufeff" + ",".join(ROSTER_COLUMNS) + "\r\n"
+              + f"越界导入,{make_id_number(REGION, date(1960, 1, 1), 31)},13900009994,1,1,909\r\n"
+              ).encode()
 
 # Routes that are not about the registry: the back office (tested in
 # tests/accounts/test_services.py), the API (enumerated from its schema below), the
@@ -62,6 +81,9 @@ class Page:
     needs: Can | None = None  # for pages without ids: the capability they need
     form: str | None = None  # the POST body to send
     public: bool = False
+    # For pages without ids: form fields that name an object (field -> kind); the form is
+    # posted with every outside object and must refuse it with an error on that field.
+    form_objects: dict[str, str] = field(default_factory=dict)
 
 
 GET = frozenset({"GET"})
@@ -81,6 +103,18 @@ PAGES: dict[str, Page] = {
     "residents:new": Page(GET_POST, {"household_id": "household"}, form="new"),
     "residents:proxy_add": Page(POST, {"resident_id": "resident"}, form="proxy"),
     "audit:log": Page(GET, needs=Can.VIEW_AUDIT),
+    "rosters:list": Page(GET_POST, needs=Can.IMPORT_ROSTER, form="upload",
+                         form_objects={"area": "area"}),
+    "rosters:blank": Page(GET, needs=Can.IMPORT_ROSTER),
+    "rosters:detail": Page(GET, {"import_id": "import"}),
+    "rosters:encoding": Page(POST, {"import_id": "import"}, form="encoding"),
+    "rosters:mapping": Page(POST, {"import_id": "import"}, form="mapping"),
+    "rosters:commit": Page(POST, {"import_id": "import"}),
+    "rosters:discard": Page(POST, {"import_id": "import"}),
+    "rosters:cancel": Page(POST, {"import_id": "import"}),
+    "rosters:undo": Page(POST, {"import_id": "import"}),
+    "rosters:errors": Page(GET, {"import_id": "import"}),
+    "rosters:export": Page(POST, {"area_id": "area"}, form="export"),
     "healthz": Page(GET, public=True),
 }
 
@@ -115,11 +149,12 @@ class World:
     root: User  # a superuser, who made the extra district
     district_grid: Area  # a grid in a second district: outside even the admin's area
     residents: dict[int, Resident]  # grid id -> a resident with phone and ID number there
+    imports: dict[int, list[RosterImport]]  # grid id -> roster imports into it, one per step
 
     def outside(self, caller: str) -> dict[str, list[Any]]:
-        """Objects outside the caller's area: residents, households and buildings of the
-        nearest and the farthest grid outside it (a sibling and another district), and
-        every area outside it."""
+        """Objects outside the caller's area: residents, households, buildings and roster
+        imports of the nearest and the farthest grid outside it (a sibling and another
+        district), and every area outside it."""
         if caller == ANONYMOUS:
             top = ""
         else:
@@ -144,6 +179,7 @@ class World:
             "resident": residents,
             "household": [r.household for r in residents],
             "building": [r.household.building for r in residents],
+            "import": [i for g in picked for i in self.imports[g.pk]],
         }
 
 
@@ -179,7 +215,35 @@ def _build_world() -> World:
         audit_record(by=root, action=AuditAction.REVEAL_PHONE, object_type="resident",
                      object_id=resident.pk, object_label=resident.name,
                      area_path=resident.grid.path)
-    return World(root=root, district_grid=grid, residents=residents)
+    imports = {pk: _make_imports(root, resident.grid) for pk, resident in residents.items()}
+    return World(root=root, district_grid=grid, residents=residents, imports=imports)
+
+
+def _make_imports(root: User, grid: Area) -> list[RosterImport]:
+    """Imports into `grid` made by `root`, one at each step a person can act on, so that
+    each roster route would change one of them if its gate let the caller through: a
+    checked file (map again, commit, discard, error report), a committed one (undo), one
+    being checked (cancel) and one waiting for its encoding."""
+
+    def make(status: str, **fields: Any) -> RosterImport:
+        return RosterImport.objects.create(
+            area=grid, created_by=root, filename="x.csv", sha256="0" * 64, status=status,
+            format="csv", encoding="utf-8", columns=ROSTER_COLUMNS, mapping=ROSTER_MAPPING,
+            data_rows=1, **fields)
+
+    ready = make(ImportStatus.READY, size=len(ROSTER_CSV), counts={"new": 1})
+    file_put(ready, ROSTER_CSV)
+    ImportProblem.objects.create(roster_import=ready, row=2, column="联系电话", kind="invalid",
+                                 message="越界问题")
+    done = make(ImportStatus.DONE, counts={"new": 1}, committed_at=timezone.now())
+    job = Job.objects.create(kind="rosters.analyse", state=JobState.RUNNING, created_by=root,
+                             lease_owner="elsewhere", max_attempts=1,
+                             lease_until=timezone.now() + timezone.timedelta(days=1))
+    analysing = make(ImportStatus.ANALYSING, job=job)
+    job.payload = {"import": analysing.pk}
+    job.save(update_fields=["payload"])
+    encoding = make(ImportStatus.NEEDS_ENCODING, encoding="")
+    return [ready, done, analysing, encoding]
 
 
 @pytest.fixture(scope="module")
@@ -210,11 +274,17 @@ def world(module_world: World, db) -> World:  # noqa: ANN001
 
 
 def _state(residents: list[Resident]) -> tuple:
-    """What a refused write must leave as it was."""
+    """What a refused write must leave as it was: the residents given, and every roster
+    import (its step, mapping, encoding and job; no new import, job, template, blob or
+    cancel request)."""
     rows = {r.pk: (r.version, r.name, r.household_id, bytes(r.phone_sealed or b""))
             for r in Resident.objects.filter(pk__in=[r.pk for r in residents])}
+    imports = list(RosterImport.objects.order_by("pk").values_list(
+        "pk", "status", "mapping", "encoding", "job_id", "message", "undone_at"))
+    jobs = (Job.objects.count(), Job.objects.filter(cancel_requested=True).count())
     return (AuditEvent.objects.count(), Resident.objects.count(), Proxy.objects.count(),
-            Household.objects.count(), rows)
+            Household.objects.count(), rows, imports, jobs, ImportTemplate.objects.count(),
+            ImportBlob.objects.count())
 
 
 def _client(caller: str) -> Client:
@@ -233,12 +303,24 @@ def _form(kind: str | None, objects: dict[str, Any]) -> dict[str, Any]:
         return {"proxy_name": "越界代理", "proxy_relation": "女儿", "proxy_phone": "13900009995"}
     if kind == "household":
         return {"unit": 1, "room": "909"}
+    if kind == "upload":
+        return {"file": SimpleUploadedFile("roster.csv", ROSTER_CSV, "text/csv"),
+                "area": objects["area"].pk, "encoding": "utf-8"}
+    if kind == "encoding":
+        return {"encoding": "gb18030"}
+    if kind == "mapping":
+        # A valid mapping that also saves a template.
+        return {"template_name": "越界模板",
+                **{f"col_{i}": key for i, key in enumerate(ROSTER_MAPPING)}}
+    if kind == "export":
+        return {"what": "residents", "format": "csv", "full": "on"}
     return {}
 
 
 def _hrefs_to(objects: dict[str, list[Any]]) -> list[str]:
     names = {"area": "places:area", "building": "places:building",
-             "household": "places:household", "resident": "residents:detail"}
+             "household": "places:household", "resident": "residents:detail",
+             "import": "rosters:detail"}
     return [f'href="{reverse(names[kind], args=[obj.pk])}"'
             for kind, objs in objects.items() for obj in objs]
 

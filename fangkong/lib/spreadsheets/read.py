@@ -96,6 +96,16 @@ _BIFF8 = 0x0600
 _XML_FORMULA_OR_DTD = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?f[\s/>]|<!DOCTYPE|<!ENTITY")
 _XML_TAIL = 64
 _CELL_REF = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d+)")
+# Worksheet element names as expat reports them with namespaces resolved: transitional and
+# strict OOXML, and no namespace at all (sloppy writers).
+_SML_NAMESPACES = (
+    "http://schemas.openxmlformats.org/spreadsheetml/2006/main ",
+    "http://purl.oclc.org/ooxml/spreadsheetml/main ",
+    "",
+)
+_SML_NAMES = tuple(
+    frozenset(namespace + local for namespace in _SML_NAMESPACES) for local in ("c", "f", "row")
+)
 
 # What calamine raises on a bad file (its own errors; values it cannot convert).
 _CALAMINE_ERRORS = (python_calamine.CalamineError, ValueError, OverflowError, OSError)
@@ -155,7 +165,9 @@ class Sheet:
       ``datetime.time`` for time-only and ``datetime.timedelta`` for duration formats.
       Error values (``#DIV/0!``, ``#N/A``) read as ``None``; a formula reads as its
       cached result (``None`` when the file has none). Rows are rectangular, as wide as
-      the used area.
+      the used area; a formula cell without a cached result outside that area widens its
+      row (or adds blank rows ``[]`` down to it), so that every cell of ``formulas`` is
+      inside ``rows``.
 
     ``formulas`` holds the 0-based ``(row, column)`` of every cell whose value comes from
     a formula (always empty for CSV, a format without formulas). ``merged`` holds the
@@ -565,8 +577,27 @@ def _read_workbook(data: bytes, kind: str, *, sheet: int | str | None, max_rows:
     else:
         assert biff is not None
         formulas = biff.formulas(index, name)
+    _cover_formulas(rows, formulas, name, max_rows)
     merged = [(r1, c1, r2, c2) for (r1, c1), (r2, c2) in ranges]
     return Sheet(kind, None, name, rows, formulas, merged, tuple(names))
+
+
+def _cover_formulas(
+    rows: list[list[object]], formulas: frozenset[tuple[int, int]], name: str, max_rows: int
+) -> None:
+    """Extend ``rows`` with empty cells so that every formula cell is inside them.
+
+    calamine's used area leaves out a formula without a cached result (files written by
+    openpyxl or other libraries, or saved for recalculation on load); the cell is there all
+    the same, and callers may index ``rows[r][c]`` for every ``(r, c)`` in ``formulas``."""
+    for row, col in formulas:
+        if row >= len(rows):
+            if row >= max_rows:
+                raise _too_many_rows(name, row + 1, (row, col), max_rows)
+            rows.extend([] for _ in range(row + 1 - len(rows)))
+        cells = rows[row]
+        if col >= len(cells):
+            cells.extend([None] * (col + 1 - len(cells)))
 
 
 def _choose_sheet(
@@ -618,21 +649,25 @@ def _has_value(rows: list[list[object]]) -> bool:
     return any(value is not None for row in rows for value in row)
 
 
+def _too_many_rows(name: str, height: int, last: tuple[int, int], max_rows: int) -> SheetError:
+    return SheetError(
+        "too_big",
+        _(
+            "The sheet “%(name)s” uses %(rows)d rows (down to cell %(cell)s), more than "
+            "the %(max)d that can be imported at once. Split it into smaller files, or "
+            "delete stray content below the roster."
+        )
+        % {"name": name, "rows": height, "cell": _cell_ref(*last), "max": max_rows},
+    )
+
+
 def _sheet_rows(cal_sheet: python_calamine.CalamineSheet, max_rows: int) -> list[list[object]]:
     end = cal_sheet.end
     if end is None:
         return []
     height, width = end[0] + 1, end[1] + 1
     if height > max_rows:
-        raise SheetError(
-            "too_big",
-            _(
-                "The sheet “%(name)s” uses %(rows)d rows (down to cell %(cell)s), more than "
-                "the %(max)d that can be imported at once. Split it into smaller files, or "
-                "delete stray content below the roster."
-            )
-            % {"name": cal_sheet.name, "rows": height, "cell": _cell_ref(*end), "max": max_rows},
-        )
+        raise _too_many_rows(cal_sheet.name, height, end, max_rows)
     if height * width > _MAX_CELLS:
         raise SheetError(
             "too_big",
@@ -665,9 +700,11 @@ def _refuse_dtd(*_args: object) -> NoReturn:
     raise _suspicious()
 
 
-def _xml_parser() -> expat.XMLParserType:
-    """An expat parser that refuses any DOCTYPE (and with it every entity declaration)."""
-    parser = expat.ParserCreate()
+def _xml_parser(*, namespaces: bool = False) -> expat.XMLParserType:
+    """An expat parser that refuses any DOCTYPE (and with it every entity declaration).
+
+    With ``namespaces``, element names are "<namespace URI> <local name>"."""
+    parser = expat.ParserCreate(namespace_separator=" " if namespaces else None)
     parser.StartDoctypeDeclHandler = _refuse_dtd
     parser.EntityDeclHandler = _refuse_dtd
     parser.buffer_text = True
@@ -749,7 +786,10 @@ def _xlsx_formulas(archive: zipfile.ZipFile, sheet_name: str) -> frozenset[tuple
     """The (row, col) of every cell with an ``<f>`` element in the named worksheet's XML.
 
     Streamed: expat's start-element events only, no tree is built, so a million-row sheet
-    costs time, not memory."""
+    costs time, not memory. With namespaces resolved, a spreadsheetml ``f`` only occurs
+    inside a cell (data validations in extensions use another namespace's ``f``), so the
+    last ``<c>`` seen is its cell and no end-element events are needed: half the Python
+    calls, which is most of the cost."""
     part = _xlsx_sheet_part(archive, sheet_name)
     if part is None:
         return frozenset()
@@ -759,42 +799,42 @@ def _xlsx_formulas(archive: zipfile.ZipFile, sheet_name: str) -> frozenset[tuple
                 return frozenset()
     except _ZIP_ERRORS as exc:
         raise _damaged() from exc
-    cells: set[tuple[int, int]] = set()
+    found: list[tuple[int, str | None, int]] = []
     # Cells and rows may omit their "r" reference (it is optional in the format): then they
-    # follow the previous one.
-    position = [-1, -1, 0]  # row, col, inside a <c> (1) or not (0)
+    # follow the previous one. Per cell only the reference is kept; it is parsed for the
+    # cells that have a formula.
+    row, last_ref, since = -1, None, -1
+    cell_names, formula_names, row_names = _SML_NAMES
 
-    def start(name: str, attrs: dict) -> None:
-        local = _local(name)
-        if local == "c":
+    def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal row, last_ref, since
+        if name in cell_names:
             ref = attrs.get("r")
-            match = _CELL_REF.fullmatch(ref) if ref else None
-            if match is not None:
-                position[0] = int(match[2]) - 1
-                position[1] = _column_index(match[1])
+            if ref is None:
+                since += 1
             else:
-                position[1] += 1
-            position[2] = 1
-        elif local == "f":
-            if position[2]:
-                cells.add((position[0], position[1]))
-        elif local == "row":
+                last_ref, since = ref, 0
+        elif name in formula_names:
+            found.append((row, last_ref, since))
+        elif name in row_names:
             ref = attrs.get("r")
-            position[0] = int(ref) - 1 if ref and ref.isdigit() else position[0] + 1
-            position[1] = -1
+            row = int(ref) - 1 if ref and ref.isdigit() else row + 1
+            last_ref, since = None, -1
 
-    def end(name: str) -> None:
-        if _local(name) == "c":
-            position[2] = 0
-
-    parser = _xml_parser()
+    parser = _xml_parser(namespaces=True)
     parser.StartElementHandler = start
-    parser.EndElementHandler = end
     try:
         with archive.open(part) as stream:
             parser.ParseFile(stream)
     except (expat.ExpatError, *_ZIP_ERRORS) as exc:
         raise _damaged() from exc
+    cells = set()
+    for row_index, ref, offset in found:
+        match = _CELL_REF.fullmatch(ref) if ref else None
+        if match is None:
+            cells.add((row_index, offset))
+        else:
+            cells.add((int(match[2]) - 1, _column_index(match[1]) + offset))
     return frozenset(cells)
 
 
