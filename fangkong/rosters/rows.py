@@ -49,6 +49,7 @@ _ADDRESS_ROOM = re.compile(
     r"|(\d+)-(\d+)-(\d{1,5}))\s*$")
 _ESTATE_TAIL = re.compile(r"([^\s,，、;；区市县镇乡街道路巷号]{1,20}?(?:小区|花园|家园|新村|公寓|大厦|"
                           r"苑|庭|院|城|里|村|广场|社区))$")
+_NOTE_CHARS = re.compile(r"[:：·，,。\d]")
 _TAG_SPLIT = re.compile(r"[,，、;；/|\s]+")
 
 GENDERS = {"男": "M", "女": "F", "m": "M", "f": "F", "male": "M", "female": "F",
@@ -129,6 +130,7 @@ class ChunkJob:
     data_key: str
     language: str
     today: date
+    merged_rows: frozenset[int] = frozenset()  # row numbers with a cell merged across columns
 
 
 def read_chunk(job: ChunkJob) -> list[RowResult]:
@@ -160,8 +162,13 @@ class _RowReader:
             return None
         # A totals or signature row ("合计 120人", "填表人：王芳") closes the table: its first
         # filled cell says so, and it carries no ID number.
-        first = next((str(v) for v in cells if _filled(v)), "")
-        if _NOTE_ROW.match(first) and not _filled(texts.get("id_number")):
+        filled = [str(v) for v in cells if _filled(v)]
+        if _NOTE_ROW.match(filled[0]) and not _filled(texts.get("id_number")):
+            return None
+        # A note above or below the table: one cell merged across the columns, or one cell
+        # with what no name has (a colon, a date). An export's footer and watermark are so.
+        if len(filled) == 1 and (number in self.job.merged_rows
+                                 or _NOTE_CHARS.search(filled[0])):
             return None
         values = RowValues(row=number, name="", initials="", pinyin="")
         self._name(texts, values, problems)

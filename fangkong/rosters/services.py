@@ -279,7 +279,9 @@ def _chunks(roster_import: RosterImport, sheet: Sheet) -> Iterator[ChunkJob]:
             if key:
                 tags[key.lower()] = slug
     start = roster_import.header_last + 1
-    base = dict(mapping=tuple(roster_import.mapping), names=tuple(roster_import.columns),
+    merged_rows = frozenset(first_row + 1 for first_row, first_col, _last_row, last_col
+                            in sheet.merged if last_col > first_col)
+    base = dict(merged_rows=merged_rows, mapping=tuple(roster_import.mapping), names=tuple(roster_import.columns),
                 tags=tags, data_key=settings.DATA_KEY, language=roster_import.language,
                 today=timezone.localdate())
     rows = sheet.rows
