@@ -46,6 +46,7 @@ class Plan:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("new", "updated", "unchanged", "invalid", "duplicate", "skipped"), 0))
     seen: _Seen = field(default_factory=_Seen)  # what earlier rows of the file were
+    elsewhere: int = 0  # rows whose ID number is registered outside the uploader's area
 
 
 @dataclass
@@ -233,6 +234,7 @@ def _plan_row(row: RowValues, by_id: dict[str, dict], *, placer: Placer, matcher
             row.tags or ()))
         return
     if not existing["visible"]:
+        plan.elsewhere += 1
         plan.counts["duplicate"] += 1
         plan.problems.append((row.row, names.get("id_number", ""), "conflict", _(
             "This ID number is already registered in another area. One person is registered "

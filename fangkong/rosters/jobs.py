@@ -81,6 +81,13 @@ def purge(job: Job) -> dict:
                           ImportStatus.FAILED, ImportStatus.UNDONE],
               created_at__lt=now - timedelta(days=1))
     old = Q(created_at__lt=now - timedelta(days=settings.IMPORT_KEEP_DAYS))
+    # An import left waiting (mapping or preview) that long will not be committed: its
+    # prepared rows go, so it is marked as not imported.
+    RosterImport.objects.filter(old, status__in=[
+        ImportStatus.NEEDS_ENCODING, ImportStatus.MAPPING, ImportStatus.READY]).update(
+        status=ImportStatus.DISCARDED,
+        message=_("Not imported: the file was left waiting for more than %(n)d days.")
+        % {"n": settings.IMPORT_KEEP_DAYS})
     stale = RosterImport.objects.filter(ended | old).exclude(
         status__in=[ImportStatus.INSPECTING, ImportStatus.ANALYSING, ImportStatus.COMMITTING,
                     ImportStatus.UNDOING])

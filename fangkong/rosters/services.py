@@ -21,6 +21,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from fangkong.accounts.roles import Can, can
+from fangkong.audit.models import AuditAction
+from fangkong.audit.services import audit_record
 from fangkong.jobs.dispatch import job_enqueue
 from fangkong.jobs.models import Job
 from fangkong.lib.encoding import ENCODINGS
@@ -329,4 +331,12 @@ def import_analyse(roster_import: RosterImport, *, progress: Progress = _never_s
             batch_size=5000)
         stage_put(roster_import, plan.staged)
         _finish(roster_import, ImportStatus.READY, counts=plan.counts, data_rows=total)
+        if plan.elsewhere:
+            # As for one typed ID number: trying a file of numbers to find out where people
+            # live leaves a trace.
+            audit_record(by=by, action=AuditAction.ID_NUMBER_CLASH,
+                         object_type="roster_import", object_id=roster_import.pk,
+                         object_label=roster_import.filename,
+                         area_path=roster_import.area.path,
+                         changes={"rows": ["", plan.elsewhere]})
     return plan

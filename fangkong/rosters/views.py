@@ -3,6 +3,8 @@ report, blank template, and exports of the registry."""
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -47,8 +49,12 @@ def import_list(request: HttpRequest) -> HttpResponse:
                 data=upload.read(), encoding=form.cleaned_data["encoding"] or None,
                 template=form.cleaned_data["template"])
         except ValidationError as exc:
-            for message in _errors(exc):
-                form.add_error("file", message)
+            # Each message next to the field it is about (the area, the encoding or the
+            # file); a message about no field in particular goes with the file.
+            fields = exc.message_dict if hasattr(exc, "error_dict") else {"file": exc.messages}
+            for field, messages_ in fields.items():
+                for message in messages_:
+                    form.add_error(field if field in form.fields else "file", message)
         else:
             return redirect("rosters:detail", roster_import.pk)
     imports = imports_for_user(user)[:50]
@@ -70,8 +76,9 @@ def _context(request: HttpRequest, roster_import, **extra) -> dict:  # noqa: ANN
         for i, field in enumerate(form.column_fields()):
             chosen = roster_import.mapping[i] if i < len(roster_import.mapping) else ""
             values = [row[i] if i < len(row) else "" for row in samples]
-            if chosen and FIELD_BY_KEY[chosen].personal:
-                values = [_mask(v) for v in values]
+            personal = bool(chosen and FIELD_BY_KEY[chosen].personal)
+            values = [_mask(v) if personal or _LONG_NUMBER.search(str(v).replace(" ", ""))
+                      else v for v in values]
             columns.append({"field": field, "samples": values})
         context.update(mapping_form=form, columns=columns)
     if status == ImportStatus.NEEDS_ENCODING:
@@ -83,6 +90,11 @@ def _context(request: HttpRequest, roster_import, **extra) -> dict:  # noqa: ANN
         context.update(problems=page, counts=roster_import.counts,
                        earlier=_earlier(request.user, roster_import))
     return context
+
+
+# An ID number or phone in a column fangkong did not recognise (or the user has just set
+# to "do not import") is masked like one in a recognised column.
+_LONG_NUMBER = re.compile(r"\d{7,}")
 
 
 def _mask(value: str) -> str:
@@ -137,6 +149,13 @@ def import_encoding(request: HttpRequest, import_id: int) -> HttpResponse:
 @require_POST
 def import_mapping(request: HttpRequest, import_id: int) -> HttpResponse:
     roster_import = import_for_user(request.user, import_id)
+    if roster_import.status not in (ImportStatus.MAPPING, ImportStatus.READY):
+        # The form sent twice (the check of every row already runs), or from a page left
+        # open after the import went on: show where the import is now.
+        if not roster_import.busy:
+            messages.error(request, _("This import is “%(status)s”: that cannot be done now.")
+                           % {"status": roster_import.get_status_display()})
+        return redirect("rosters:detail", roster_import.pk)
     form = MappingForm(request.POST, columns=roster_import.columns,
                        mapping=roster_import.mapping)
     if form.is_valid():

@@ -111,6 +111,8 @@ def test_an_id_number_registered_in_another_area_is_a_conflict(
     assert ri.counts["duplicate"] == 1
     assert "another area" in ri.problems.get().message
     assert stranger.name not in ri.problems.get().message  # says no more than that
+    clash = AuditEvent.objects.get(action=AuditAction.ID_NUMBER_CLASH, object_id=str(ri.pk))
+    assert clash.changes["rows"][1] == 1 and clash.actor_name == community_secretary.username
 
 
 def test_an_id_number_of_someone_else_in_the_area_is_a_conflict(
@@ -295,3 +297,26 @@ def test_the_user_is_asked_when_both_readings_make_sense(community_secretary, co
     run_jobs()
     ri.refresh_from_db()
     assert ri.status == ImportStatus.MAPPING and ri.encoding == "utf-8"
+
+
+def test_the_purge_deletes_ended_files_and_expires_waiting_imports(community_secretary,
+                                                                   community, grid_name):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from fangkong.rosters.jobs import purge
+    from fangkong.rosters.models import ImportBlob, RosterImport
+
+    waiting = preview(community_secretary, community, roster(person(30, grid=grid_name)))
+    done = commit(community_secretary, preview(community_secretary, community,
+                                               roster(person(31, grid=grid_name))))
+    fresh = preview(community_secretary, community, roster(person(32, grid=grid_name)))
+    RosterImport.objects.filter(pk__in=[waiting.pk, done.pk]).update(
+        created_at=timezone.now() - timedelta(days=30))
+    purge(Job(payload={}))
+    waiting.refresh_from_db()
+    assert waiting.status == ImportStatus.DISCARDED
+    assert not ImportBlob.objects.filter(roster_import__in=[waiting, done]).exists()
+    assert ImportBlob.objects.filter(roster_import=fresh).exists()
+    assert RosterImport.objects.get(pk=done.pk).status == ImportStatus.DONE
