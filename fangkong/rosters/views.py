@@ -82,7 +82,9 @@ def _context(request: HttpRequest, roster_import, **extra) -> dict:  # noqa: ANN
             columns.append({"field": field, "samples": values})
         context.update(mapping_form=form, columns=columns)
     if status == ImportStatus.NEEDS_ENCODING:
-        context["readings"] = value_get(roster_import, BlobKind.READINGS, {}) or {}
+        readings = value_get(roster_import, BlobKind.READINGS, {}) or {}
+        context["readings"] = {encoding: _LONG_NUMBER.sub(lambda m: _mask(m.group()), text)
+                               for encoding, text in readings.items()}
         context["encoding_form"] = EncodingForm()
     if status in (ImportStatus.READY, ImportStatus.DONE, ImportStatus.UNDONE):
         page = Paginator(import_problems(roster_import), PROBLEMS_PER_PAGE).get_page(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from fangkong.lib.idcard import make_id_number
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = Path("/tmp/roster_preview.png")
+# /tmp/roster_*.png on Linux: the preview at phone size, and the other steps beside it.
+SHOTS = Path(tempfile.gettempdir())
+SCREENSHOT = SHOTS / "roster_preview.png"
 REGION = "650102"  # not used by the synthetic city
 NEW_NAME = "欧阳测岚"
 BAD_NAME = "司马测误"
@@ -55,7 +58,9 @@ def _log_in(page, url: str, username: str, password: str) -> None:  # noqa: ANN0
 
 def _no_sideways_scroll(page) -> None:  # noqa: ANN001
     """Nothing on the page is wider than the phone's screen."""
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    # A mobile browser widens its layout to hold what is too wide (and zooms out), so
+    # compare with the screen, not with the window.
+    overflow = page.evaluate("document.documentElement.scrollWidth - screen.width")
     assert overflow <= 1, f"the page is {overflow}px wider than the screen"
 
 
@@ -65,6 +70,7 @@ def test_secretary_imports_a_roster_on_a_phone(app_server, phone_page):
 
     # 1. Upload.
     page.goto(url + "/rosters/")
+    _no_sideways_scroll(page)
     page.locator("#id_file").set_input_files(files=[{
         "name": "XX社区居民信息登记表.csv", "mimeType": "text/csv", "buffer": _roster()}])
     page.locator("#upload button[type=submit]").click()
@@ -80,7 +86,7 @@ def test_secretary_imports_a_roster_on_a_phone(app_server, phone_page):
     assert page.get_by_label("房号").input_value() == "room"
     box = names.bounding_box()
     assert box["height"] >= 40 and box["width"] >= 150, box  # a target a thumb can hit
-    page.screenshot(path="/tmp/roster_mapping.png", full_page=True)
+    page.screenshot(path=str(SHOTS / "roster_mapping.png"), full_page=True)
     names.select_option(label=_zh("Name"))
     assert names.input_value() == "name"
     page.locator("#mapping button[type=submit]").click()
@@ -107,9 +113,22 @@ def test_secretary_imports_a_roster_on_a_phone(app_server, phone_page):
     commit.click()
     page.get_by_role("heading", name=_zh("Imported"), exact=True).wait_for(timeout=WAIT_MS)
     assert page.locator("form[action$='/undo/'] button").is_visible()
+    _no_sideways_scroll(page)
+    page.screenshot(path=str(SHOTS / "roster_done.png"), full_page=True)
     page.locator("main a[href*='/areas/']").last.click()
+    page.wait_for_url(re.compile(r".*/areas/\d+/$"))
+    page.locator("details.card > summary").click()  # the export form fits the phone too
+    page.locator("form.export").wait_for()
+    page.screenshot(path=str(SHOTS / "roster_area_export.png"))
+    _no_sideways_scroll(page)
     page.get_by_role("searchbox").fill(NEW_NAME)
     page.get_by_role("button", name="搜索").click()
     found = page.locator("#resident-rows a", has_text=NEW_NAME)
     found.first.wait_for()
     assert page.locator("#resident-rows a", has_text=BAD_NAME).count() == 0
+
+    # The list of imports fits the phone too.
+    page.goto(url + "/rosters/")
+    assert page.locator("main .imports a", has_text="XX社区居民信息登记表.csv").count() >= 1
+    page.screenshot(path=str(SHOTS / "roster_list.png"), full_page=True)
+    _no_sideways_scroll(page)

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
 from fangkong.audit.models import AuditAction, AuditEvent
-from fangkong.jobs.dispatch import jobs_claim, job_run
+from fangkong.jobs.dispatch import job_run, jobs_claim
 from fangkong.jobs.models import Job
 from fangkong.lib.idcard import make_id_number
 from fangkong.places.models import AreaKind, Building, Household

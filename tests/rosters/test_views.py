@@ -33,9 +33,8 @@ HEADER = ["序号", "姓名", "身份证号", "联系电话", "楼栋", "单元"
 # The column the automatic mapping does not know, set by hand to "remarks".
 EXTRA = HEADER.index("特殊情况")
 # A wrong check digit: the row is refused with a reason in Chinese.
-BAD_ID = make_id_number(REGION, date(1950, 3, 4), 11)[:17] + "0"
-if BAD_ID == make_id_number(REGION, date(1950, 3, 4), 11):
-    BAD_ID = BAD_ID[:17] + "1"
+_GOOD_ID = make_id_number(REGION, date(1950, 3, 4), 11)
+BAD_ID = _GOOD_ID[:17] + ("1" if _GOOD_ID[17] == "0" else "0")
 BAD_ID_ROW = 5  # the file's row numbers as Excel shows them (title row is 1)
 
 
@@ -76,7 +75,7 @@ def _selected(html: str, name: str) -> str:
     return chosen.group(1) if chosen else ""
 
 
-def _mapping_post(roster_import: RosterImport, mapping: list[str]) -> dict:
+def _mapping_post(mapping: list[str]) -> dict:
     return {f"col_{i}": key for i, key in enumerate(mapping)} | {"template_name": ""}
 
 
@@ -138,7 +137,7 @@ def test_upload_map_preview_report_commit_undo(city, community_secretary):
     mapping = [*expected]
     mapping[EXTRA] = "remarks"
     response = client.post(reverse("rosters:mapping", args=[roster_import.pk]),
-                           _mapping_post(roster_import, mapping))
+                           _mapping_post(mapping))
     assert response.status_code == 302 and response.url == detail
     roster_import.refresh_from_db()
     assert roster_import.status == ImportStatus.ANALYSING
@@ -151,8 +150,8 @@ def test_upload_map_preview_report_commit_undo(city, community_secretary):
     assert roster_import.counts["new"] == 2 and roster_import.counts["invalid"] == 1
     page = client.get(detail)
     html = _text(page)
-    figures = dict(re.findall(r'<div class="n">([^<]*)</div><div class="l">([^<]*)</div>',
-                              html)[i][::-1] for i in range(6))
+    figures = {label: n for n, label in re.findall(
+        r'<div class="n">([^<]*)</div><div class="l">([^<]*)</div>', html)}
     assert figures[_zh("New residents")] == "2"
     assert figures[_zh("With errors")] == "1"
     assert 'id="commit"' in html
@@ -219,7 +218,7 @@ def test_mapping_without_a_name_column_is_refused_with_the_reason(community_secr
     mapping = [*roster_import.mapping]
     mapping[HEADER.index("姓名")] = ""
     response = client.post(reverse("rosters:mapping", args=[roster_import.pk]),
-                           _mapping_post(roster_import, mapping))
+                           _mapping_post(mapping))
     assert response.status_code == 400
     html = _text(response)
     message = _zh("No column holds the name (姓名). Choose which column does.")
@@ -337,7 +336,7 @@ def test_changing_the_columns_after_the_preview(community_secretary):
     run_jobs()
     roster_import = RosterImport.objects.filter(created_by=community_secretary).first()
     client.post(reverse("rosters:mapping", args=[roster_import.pk]),
-                _mapping_post(roster_import, roster_import.mapping))
+                _mapping_post(roster_import.mapping))
     run_jobs()
     roster_import.refresh_from_db()
     assert roster_import.status == ImportStatus.READY
@@ -349,7 +348,7 @@ def test_changing_the_columns_after_the_preview(community_secretary):
     mapping = [*roster_import.mapping]
     mapping[HEADER.index("姓名")] = ""
     response = client.post(reverse("rosters:mapping", args=[roster_import.pk]),
-                           _mapping_post(roster_import, mapping))
+                           _mapping_post(mapping))
     assert response.status_code == 400
     html = _text(response)
     assert _zh("No column holds the name (姓名). Choose which column does.") in html
@@ -360,9 +359,135 @@ def test_changing_the_columns_after_the_preview(community_secretary):
     mapping[HEADER.index("姓名")] = "name"
     mapping[EXTRA] = "remarks"
     response = client.post(reverse("rosters:mapping", args=[roster_import.pk]),
-                           _mapping_post(roster_import, mapping))
+                           _mapping_post(mapping))
     assert response.status_code == 302
     run_jobs()
     roster_import.refresh_from_db()
     assert roster_import.status == ImportStatus.READY
     assert roster_import.mapping[EXTRA] == "remarks"
+
+
+def test_mapping_sent_twice_queues_one_check(community_secretary):
+    client = make_client(community_secretary)
+    _upload(client, community_secretary.area, _roster())
+    run_jobs()
+    roster_import = RosterImport.objects.filter(created_by=community_secretary).first()
+    url = reverse("rosters:mapping", args=[roster_import.pk])
+    data = _mapping_post(roster_import.mapping)
+    assert client.post(url, data).status_code == 302
+    job = RosterImport.objects.get(pk=roster_import.pk).job_id
+    again = client.post(url, data)  # a second tap while the rows are being checked
+    assert again.status_code == 302
+    assert again.url == reverse("rosters:detail", args=[roster_import.pk])
+    assert RosterImport.objects.get(pk=roster_import.pk).job_id == job
+    page = client.get(again.url)
+    assert 'role="progressbar"' in _text(page) and 'class="msg error"' not in _text(page)
+
+
+def test_poll_of_a_failed_import_reloads_the_page(community_secretary):
+    client = make_client(community_secretary)
+    _upload(client, community_secretary.area, b"\x00\x01 not a roster \xff\xfe", "x.xlsx")
+    run_jobs()
+    roster_import = RosterImport.objects.filter(created_by=community_secretary).first()
+    assert roster_import.status == ImportStatus.FAILED
+    detail = reverse("rosters:detail", args=[roster_import.pk])
+    poll = client.get(detail, {"poll": "1"}, headers={"HX-Request": "true"})
+    assert poll.status_code == 204 and poll["HX-Refresh"] == "true"
+    html = _text(client.get(detail))
+    assert 'class="msg error"' in html and roster_import.message in html
+
+
+def test_too_big_a_file_is_refused_next_to_the_file_field(community_secretary, settings):
+    settings.IMPORT_MAX_BYTES = 2**20
+    client = make_client(community_secretary)
+    response = _upload(client, community_secretary.area, b"x" * (2**20 + 1))
+    assert response.status_code == 200
+    assert response.context["form"].errors["file"]
+    assert not RosterImport.objects.filter(created_by=community_secretary).exists()
+
+
+def test_imports_are_seen_within_the_area_only(city, community_secretary):
+    client = make_client(community_secretary)
+    _upload(client, community_secretary.area, _roster())
+    roster_import = RosterImport.objects.filter(created_by=community_secretary).first()
+    outsider = make_client(city.persona("other_grid_worker"))
+    assert outsider.get(reverse("rosters:detail", args=[roster_import.pk])).status_code == 404
+    assert outsider.get(reverse("rosters:errors", args=[roster_import.pk])).status_code == 404
+    assert make_client(city.persona("street_officer")).get(
+        reverse("rosters:list")).status_code == 403
+
+
+@pytest.mark.xfail(_zh("New residents") == "New residents", strict=True,
+                   reason="the roster pages' messages are not in the zh_Hans catalog yet "
+                          "(fangkong/locale/zh_Hans/LC_MESSAGES/django.po)")
+def test_import_pages_are_in_chinese_by_default(community_secretary):
+    """The words the brief of the import pages names, as a secretary sees them."""
+    client = make_client(community_secretary)
+    assert "导入" in _text(client.get(reverse("rosters:list")))
+    _upload(client, community_secretary.area, _roster())
+    run_jobs()
+    roster_import = RosterImport.objects.filter(created_by=community_secretary).first()
+    detail = reverse("rosters:detail", args=[roster_import.pk])
+    html = _text(client.get(detail))
+    assert ">姓名</option>" in html
+    mapping = [*roster_import.mapping]
+    mapping[HEADER.index("姓名")] = ""
+    refused = _text(client.post(reverse("rosters:mapping", args=[roster_import.pk]),
+                                _mapping_post(mapping)))
+    reason = re.search(r'<ul class="errorlist" role="alert"><li>(.*?)</li>', refused).group(1)
+    assert not re.search("[A-Za-z]", reason), reason
+    client.post(reverse("rosters:mapping", args=[roster_import.pk]),
+                _mapping_post(roster_import.mapping))
+    run_jobs()
+    html = _text(client.get(detail))
+    labels = re.findall(r'<div class="l">([^<]*)</div>', html)
+    assert any("新增" in label for label in labels), labels
+    assert not any(re.search("[A-Za-z]", label) for label in labels), labels
+    assert re.search(r'id="commit">导入全部有效行<', html)
+    client.post(reverse("rosters:commit", args=[roster_import.pk]))
+    run_jobs()
+    assert "已导入" in _text(client.get(detail))
+
+
+def test_mapping_screen_masks_numbers_of_columns_it_does_not_recognise(community_secretary):
+    """An ID number or phone column with a name fangkong does not know is shown masked
+    too, and so is one the user has just set to "do not import"."""
+    id_number = make_id_number(REGION, date(1950, 1, 2), 131)
+    client = make_client(community_secretary)
+    _upload(client, community_secretary.area, csv_bytes([
+        ["姓名", "身份信息", "手机号", "房号", "本人联系"],
+        ["甲测试", id_number, "13912345699", "101", "139 1234 5688"],
+    ]))
+    run_jobs()
+    roster_import = RosterImport.objects.filter(created_by=community_secretary).first()
+    assert roster_import.mapping == ["name", "", "phone", "room", ""]
+    html = _text(client.get(reverse("rosters:detail", args=[roster_import.pk])))
+    assert "甲测试" in html  # names are what the user checks the columns by
+    for clear in (id_number, "13912345699", "1234 5688", "12345688"):
+        assert clear not in html, clear
+    assert id_number[-4:] in html and "5699" in html
+
+    response = client.post(reverse("rosters:mapping", args=[roster_import.pk]),
+                           _mapping_post(["", "", "", "room", ""]))
+    assert response.status_code == 400
+    assert id_number not in _text(response) and "13912345699" not in _text(response)
+
+
+def test_choosing_the_encoding_shows_the_readings_masked(community_secretary):
+    id_number = make_id_number(REGION, date(1950, 1, 2), 141)
+    client = make_client(community_secretary)
+    _upload(client, community_secretary.area, f"张伟,{id_number}\n".encode())
+    run_jobs()
+    roster_import = RosterImport.objects.filter(created_by=community_secretary).first()
+    assert roster_import.status == ImportStatus.NEEDS_ENCODING
+    detail = reverse("rosters:detail", args=[roster_import.pk])
+    html = _text(client.get(detail))
+    assert "张伟" in html and "寮犱紵" in html  # the two readings, to choose from
+    assert id_number not in html and id_number[-4:] in html
+    response = client.post(reverse("rosters:encoding", args=[roster_import.pk]),
+                           {"encoding": "utf-8"})
+    assert response.status_code == 302 and response.url == detail
+    run_jobs()
+    roster_import.refresh_from_db()
+    assert roster_import.encoding == "utf-8"
+    assert roster_import.status in (ImportStatus.MAPPING, ImportStatus.FAILED)

@@ -20,18 +20,18 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
-from django.utils import timezone
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from fangkong.accounts.models import User
-from fangkong.accounts.roles import Can, can
+from fangkong.accounts.roles import ROLE_CAPABILITIES, Can, can
 from fangkong.accounts.services import api_token_create
 from fangkong.api.router import api
 from fangkong.audit.models import AuditAction, AuditEvent
@@ -226,10 +226,10 @@ def _make_imports(root: User, grid: Area) -> list[RosterImport]:
     being checked (cancel) and one waiting for its encoding."""
 
     def make(status: str, **fields: Any) -> RosterImport:
-        return RosterImport.objects.create(
-            area=grid, created_by=root, filename="x.csv", sha256="0" * 64, status=status,
-            format="csv", encoding="utf-8", columns=ROSTER_COLUMNS, mapping=ROSTER_MAPPING,
-            data_rows=1, **fields)
+        fields = {"format": "csv", "encoding": "utf-8", "columns": ROSTER_COLUMNS,
+                  "mapping": ROSTER_MAPPING, "data_rows": 1, **fields}
+        return RosterImport.objects.create(area=grid, created_by=root, filename="x.csv",
+                                           sha256="0" * 64, status=status, **fields)
 
     ready = make(ImportStatus.READY, size=len(ROSTER_CSV), counts={"new": 1})
     file_put(ready, ROSTER_CSV)
@@ -238,7 +238,7 @@ def _make_imports(root: User, grid: Area) -> list[RosterImport]:
     done = make(ImportStatus.DONE, counts={"new": 1}, committed_at=timezone.now())
     job = Job.objects.create(kind="rosters.analyse", state=JobState.RUNNING, created_by=root,
                              lease_owner="elsewhere", max_attempts=1,
-                             lease_until=timezone.now() + timezone.timedelta(days=1))
+                             lease_until=timezone.now() + timedelta(days=1))
     analysing = make(ImportStatus.ANALYSING, job=job)
     job.payload = {"import": analysing.pk}
     job.save(update_fields=["payload"])
@@ -415,10 +415,33 @@ def test_page_without_an_id_shows_nothing_outside_the_area(world, caller, route,
             response = send(url, params)
             assert response.status_code == _plain_status(caller, page, method), (
                 caller, method, url, params)
-            body = response.content.decode()
+            body = _body(response)
             for href in _hrefs_to(outside):
                 assert href not in body, (caller, url, params, href)
+    # A form that names an object (the area of an upload) is posted with each outside
+    # one: the form refuses it on that field alone, and nothing is stored.
+    choices = [[(name, obj) for obj in outside[kind]]
+               for name, kind in page.form_objects.items()]
+    expected = _plain_status(caller, page, "POST")
+    for combination in itertools.product(*choices) if choices else ():
+        objects = {page.form_objects[name]: obj for name, obj in combination}
+        response = client.post(url, _form(page.form, objects))
+        assert response.status_code == expected, (caller, url, objects,
+                                                  response.status_code)
+        if expected == 200:
+            errors = response.context["form"].errors
+            assert set(errors) == set(page.form_objects), (caller, url, objects, errors)
+            body = _body(response)
+            for href in _hrefs_to(outside):
+                assert href not in body, (caller, url, objects, href)
     assert _state(outside["resident"]) == before
+
+
+def _body(response: Any) -> str:
+    """The response as text; a download (the blank roster template) is streamed."""
+    if response.streaming:
+        return b"".join(response.streaming_content).decode(errors="replace")
+    return response.content.decode()
 
 
 REGISTRY_PERSONAS = [p for p in PERSONAS if p not in NO_REGISTRY]
@@ -470,6 +493,9 @@ class ApiOp:
     objects: dict[str, str] = field(default_factory=dict)  # path or body param -> kind
     bodies: Body | None = None  # the bodies to send (one request each)
     listing: bool = False  # no id: answers by role and lists only the own area
+    # Roles without this capability are refused (403) before any id is looked up.
+    needs: Can = Can.VIEW_REGISTRY
+    multipart: bool = False  # the body is a form with a file (bytes values are files)
 
 
 def _new_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
@@ -487,6 +513,22 @@ def _reveal_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any
     return [{"what": "phone"}, {"what": "id_number"}]
 
 
+def _upload_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
+    return [{"file": ROSTER_CSV, "area_id": objects["area"].pk},
+            {"file": ROSTER_CSV, "area_id": objects["area"].pk, "encoding": "gb18030"}]
+
+
+def _mapping_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
+    return [{"mapping": ROSTER_MAPPING}, {"mapping": ROSTER_MAPPING, "template_name": "越界模板"}]
+
+
+def _no_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
+    return [{}]
+
+
+IMPORT = {"import_id": "import"}
+
+
 API_OPERATIONS: dict[tuple[str, str], ApiOp] = {
     ("GET", "/api/me"): ApiOp(listing=True),
     ("GET", "/api/residents"): ApiOp(listing=True),
@@ -501,6 +543,18 @@ API_OPERATIONS: dict[tuple[str, str], ApiOp] = {
                                                            _reveal_bodies),
     ("GET", "/api/households/{household_id}"): ApiOp({"household_id": "household"}),
     ("GET", "/api/buildings/{building_id}/households"): ApiOp({"building_id": "building"}),
+    ("POST", "/api/imports"): ApiOp({"area_id": "area"}, _upload_bodies,
+                                    needs=Can.IMPORT_ROSTER, multipart=True),
+    ("GET", "/api/imports/{import_id}"): ApiOp(IMPORT, needs=Can.IMPORT_ROSTER),
+    ("GET", "/api/imports/{import_id}/problems"): ApiOp(IMPORT, needs=Can.IMPORT_ROSTER),
+    ("POST", "/api/imports/{import_id}/mapping"): ApiOp(IMPORT, _mapping_bodies,
+                                                        needs=Can.IMPORT_ROSTER),
+    ("POST", "/api/imports/{import_id}/commit"): ApiOp(IMPORT, _no_bodies,
+                                                       needs=Can.IMPORT_ROSTER),
+    ("POST", "/api/imports/{import_id}/discard"): ApiOp(IMPORT, _no_bodies,
+                                                        needs=Can.IMPORT_ROSTER),
+    ("POST", "/api/imports/{import_id}/undo"): ApiOp(IMPORT, _no_bodies,
+                                                     needs=Can.IMPORT_ROSTER),
 }
 DOC_ROUTES = {"api:openapi-json", "api:openapi-view", "api:api-root"}
 
@@ -548,18 +602,25 @@ def _api_callers(caller: str) -> list[tuple[str, Client, dict[str, str]]]:
 
 
 def _api_call(client: Client, method: str, url: str, body: dict | None,
-              headers: dict[str, str]) -> Any:
+              headers: dict[str, str], *, multipart: bool = False) -> Any:
     if method == "GET":
         return client.get(url, **headers)
+    if multipart:
+        # A fresh file per request: the client reads it to the end.
+        form = {k: SimpleUploadedFile("roster.csv", v, "text/csv") if isinstance(v, bytes)
+                else v for k, v in (body or {}).items()}
+        return client.post(url, form, **headers)
     send = {"POST": client.post, "PATCH": client.patch, "PUT": client.put,
             "DELETE": client.delete}[method]
     return send(url, json.dumps(body or {}), content_type="application/json", **headers)
 
 
-def _api_expected(caller: str) -> int:
+def _api_expected(caller: str, needs: Can = Can.VIEW_REGISTRY) -> int:
+    """401 anonymous; 403 for a role without the capability the operation needs (the
+    registry, or roster imports), whatever the id; 404 for an object outside the area."""
     if caller == ANONYMOUS:
         return 401
-    return 403 if caller in NO_REGISTRY else 404
+    return 404 if can(User.objects.get(username=caller), needs) else 403
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -578,7 +639,7 @@ def test_api_operation_with_an_id_outside_the_area_is_refused(world, city, calle
     own = (city.resident_in(User.objects.get(username=caller).area)
            if caller != ANONYMOUS else outside["resident"][0])
     before = _state(outside["resident"])
-    expected = _api_expected(caller)
+    expected = _api_expected(caller, op.needs)
     calls = 0
     choices = [[(param, obj) for obj in outside[kind]] for param, kind in op.objects.items()]
     for n, combination in enumerate(itertools.product(*choices)):
@@ -589,7 +650,7 @@ def test_api_operation_with_an_id_outside_the_area_is_refused(world, city, calle
         # first object, the token on all of them.
         for body, (how, client, headers) in itertools.product(
                 bodies, callers if n == 0 else callers[:1]):
-            response = _api_call(client, method, url, body, headers)
+            response = _api_call(client, method, url, body, headers, multipart=op.multipart)
             calls += 1
             assert response.status_code == expected, (caller, how, method, url, body,
                                                       response.status_code, response.content)
@@ -665,3 +726,45 @@ def test_world_objects_lie_outside_every_persona(world):
         for resident in outside["resident"]:
             assert not resident.grid.path.startswith(path + "."), persona
             assert resident.grid.path != path
+        assert {i.status for i in outside["import"]} == {
+            ImportStatus.READY, ImportStatus.DONE, ImportStatus.ANALYSING,
+            ImportStatus.NEEDS_ENCODING}
+        for roster_import in outside["import"]:
+            area_path = roster_import.area.path
+            assert not area_path.startswith(path + ".") and area_path != path, persona
+
+
+IMPORTERS = [p for p, (role, _kind, _nth) in PERSONAS.items()
+             if Can.IMPORT_ROSTER in ROLE_CAPABILITIES[role]]
+
+
+@pytest.mark.parametrize("persona", list(PERSONAS))
+def test_importers_open_the_imports_of_their_own_area(world, persona):
+    """The other side of the refusals above: the same routes, with an import and an area
+    of the caller's own, work for the roles that import (so a 404 above is the area gate,
+    not a route that never answers), and are refused to the others."""
+    user = User.objects.select_related("area").get(username=persona)
+    own = next(i for imports in world.imports.values() for i in imports
+               if i.status == ImportStatus.READY
+               and (i.area.path + ".").startswith(user.area.path + "."))
+    importer = persona in IMPORTERS
+    client = _client(persona)
+    detail = reverse("rosters:detail", args=[own.pk])
+    assert client.get(detail).status_code == (200 if importer else 404)
+    listing = client.get(reverse("rosters:list"))
+    assert listing.status_code == (200 if importer else 403)
+    if importer:
+        assert f'href="{detail}"' in listing.content.decode()
+    (_how, api_client, headers), *_session = _api_callers(persona)
+    for url in (f"/api/imports/{own.pk}", f"/api/imports/{own.pk}/problems"):
+        response = api_client.get(url, **headers)
+        assert response.status_code == (200 if importer else 403), url
+    # The upload form and the API take the caller's own area.
+    before = RosterImport.objects.count()
+    response = client.post(reverse("rosters:list"), _form("upload", {"area": user.area}))
+    assert response.status_code == (302 if importer else 403)
+    response = _api_call(api_client, "POST", "/api/imports",
+                         {"file": ROSTER_CSV, "area_id": user.area_id}, headers,
+                         multipart=True)
+    assert response.status_code == (202 if importer else 403), response.content
+    assert RosterImport.objects.count() == before + (2 if importer else 0)
