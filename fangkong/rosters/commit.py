@@ -280,8 +280,10 @@ def undo_blockers(roster_import: RosterImport) -> list[str]:
             "undo them by hand.", len(changed)) % {"n": len(changed),
                                                    "names": "、".join(changed[:5])})
     if missing:
-        problems.append(_("%(n)d residents from this import have been removed since.")
-                        % {"n": missing})
+        problems.append(ngettext(
+            "%(n)d resident from this import has been removed since.",
+            "%(n)d residents from this import have been removed since.", missing)
+            % {"n": missing})
     if linked:
         problems.append(_("Proxies or phones have been added since to residents of this "
                           "import."))

@@ -17,6 +17,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from fangkong.accounts.roles import Can, can
 from fangkong.audit.models import AuditAction
@@ -132,7 +133,8 @@ def export_residents(*, by, area: Area, fmt: str, full: bool = False,  # noqa: A
                  object_label=area.name, area_path=area.path, ip=ip,
                  changes={"rows": ["", total], "format": ["", fmt], "full": ["", full]})
     out, n = _write(fmt, _resident_layout(by, area, total), _resident_rows(qs, full=full))
-    return Export(out, _filename(_("residents"), area, fmt), _content_type(fmt), n)
+    stem = pgettext("export file name", "residents")
+    return Export(out, _filename(stem, area, fmt), _content_type(fmt), n)
 
 
 def _resident_rows(qs: QuerySet[Resident], *, full: bool) -> Iterator[list]:
@@ -196,7 +198,8 @@ def export_households(*, by, area: Area, fmt: str, full: bool = False,  # noqa: 
                  Column(_("Phone"), width=16)),
         footer=footer, watermark=watermark, sheet_name=_("Households"))
     out, n = _write(fmt, layout, _household_rows(qs))
-    return Export(out, _filename(_("households"), area, fmt), _content_type(fmt), n)
+    stem = pgettext("export file name", "households")
+    return Export(out, _filename(stem, area, fmt), _content_type(fmt), n)
 
 
 def _household_rows(qs: QuerySet[Household]) -> Iterator[list]:

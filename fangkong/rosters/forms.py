@@ -10,7 +10,7 @@ from fangkong.rosters.columns import FIELDS
 from fangkong.rosters.selectors import import_target_areas, templates_for_user
 
 ENCODING_CHOICES = [
-    ("", _("Find out by itself")),
+    ("", _("Detect automatically")),
     ("utf-8", _("UTF-8")),
     ("gb18030", _("GBK / GB18030 (older Chinese Excel and WPS)")),
 ]
@@ -23,7 +23,7 @@ class AreaChoice(forms.ModelChoiceField):
 
 class UploadForm(forms.Form):
     file = forms.FileField(label=_("Roster file"),
-                           help_text=_(".xlsx, .xls or .csv; at most one sheet is read."))
+                           help_text=_(".xlsx, .xls, .csv or .txt; the first sheet with data is read."))
     area = AreaChoice(label=_("Import into"), queryset=None, empty_label=None)
     template = forms.ModelChoiceField(label=_("Column template"), queryset=None,
                                       required=False, empty_label=_("Recognise the columns"))

@@ -417,9 +417,6 @@ def test_imports_are_seen_within_the_area_only(city, community_secretary):
         reverse("rosters:list")).status_code == 403
 
 
-@pytest.mark.xfail(_zh("New residents") == "New residents", strict=True,
-                   reason="the roster pages' messages are not in the zh_Hans catalog yet "
-                          "(fangkong/locale/zh_Hans/LC_MESSAGES/django.po)")
 def test_import_pages_are_in_chinese_by_default(community_secretary):
     """The words the brief of the import pages names, as a secretary sees them."""
     client = make_client(community_secretary)
