@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Field, File, Form, Router, Schema
+from ninja import Field, File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import StringConstraints
 
@@ -97,14 +97,14 @@ def _out(roster_import: RosterImport) -> dict[str, Any]:
 
 @router.post("/imports", response={202: ImportOut, **errors(400, 401, 403, 404, 422)})
 def import_start(request: HttpRequest, file: File[UploadedFile],
-                 area_id: Form[int], encoding: Form[str] = "") -> tuple[int, dict]:
+                 area_id: Form[int], encoding: Form[str] = "") -> Status[dict]:
     """Upload a roster (.xlsx, .xls, .csv) into a community or grid. Returns at once; the
     file is read in the background (status `inspecting`, then `mapping`)."""
     user = _importer(request)
     area = area_for_user(user, area_id)
     roster_import = services.roster_import_start(by=user, area=area, filename=file.name or "",
                                                  data=file.read(), encoding=encoding or None)
-    return 202, _out(roster_import)
+    return Status(202, _out(roster_import))
 
 
 @router.get("/imports/{import_id}", response={200: ImportOut, **errors(401, 403, 404, 422)})
@@ -127,17 +127,18 @@ def import_problem_list(request: HttpRequest, import_id: int, offset: int = 0,
                 max(offset, 0):max(offset, 0) + limit])}
 
 
-def _step(request: HttpRequest, import_id: int, action, **kwargs) -> tuple[int, dict]:  # noqa: ANN001, ANN003
+def _step(request: HttpRequest, import_id: int, action, status: int = 202,  # noqa: ANN001
+          **kwargs) -> Status[dict]:  # noqa: ANN003
     user = _importer(request)
     roster_import = import_for_user(user, import_id)
     action(by=user, roster_import=roster_import, **kwargs)
     roster_import.refresh_from_db()
-    return 202, _out(roster_import)
+    return Status(status, _out(roster_import))
 
 
 @router.post("/imports/{import_id}/mapping",
              response={202: ImportOut, **errors(400, 401, 403, 404, 422)})
-def import_mapping(request: HttpRequest, import_id: int, payload: MappingIn) -> tuple[int, dict]:
+def import_mapping(request: HttpRequest, import_id: int, payload: MappingIn) -> Status[dict]:
     """Confirm or correct the mapping (one field per column, "" to ignore a column) and
     start the check of every row (status `analysing`, then `ready`)."""
     return _step(request, import_id, services.roster_import_set_mapping,
@@ -146,21 +147,21 @@ def import_mapping(request: HttpRequest, import_id: int, payload: MappingIn) -> 
 
 @router.post("/imports/{import_id}/commit",
              response={202: ImportOut, **errors(400, 401, 403, 404, 422)})
-def import_commit(request: HttpRequest, import_id: int) -> tuple[int, dict]:
+def import_commit(request: HttpRequest, import_id: int) -> Status[dict]:
     """Import all valid rows of a checked file (status `committing`, then `done`)."""
     return _step(request, import_id, services.roster_import_commit)
 
 
 @router.post("/imports/{import_id}/discard",
-             response={202: ImportOut, **errors(400, 401, 403, 404, 422)})
-def import_discard(request: HttpRequest, import_id: int) -> tuple[int, dict]:
-    """Import nothing; the file and the prepared rows are deleted."""
-    return _step(request, import_id, services.roster_import_discard)
+             response={200: ImportOut, **errors(400, 401, 403, 404, 422)})
+def import_discard(request: HttpRequest, import_id: int) -> Status[dict]:
+    """Import nothing; the file and the prepared rows are deleted (at once: 200)."""
+    return _step(request, import_id, services.roster_import_discard, status=200)
 
 
 @router.post("/imports/{import_id}/undo",
              response={202: ImportOut, **errors(400, 401, 403, 404, 422)})
-def import_undo(request: HttpRequest, import_id: int) -> tuple[int, dict]:
+def import_undo(request: HttpRequest, import_id: int) -> Status[dict]:
     """Undo a committed import as a whole, while nobody has changed its residents."""
     return _step(request, import_id, services.roster_import_undo)
 

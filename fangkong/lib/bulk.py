@@ -28,7 +28,7 @@ def bulk_insert(table: str, columns: Sequence[str], rows: list[tuple]) -> None:
             cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608
 
 
-def _secondary_indexes(table: str) -> list[tuple[str, str]]:
+def secondary_indexes(table: str) -> list[tuple[str, str]]:
     """(name, CREATE statement) of the indexes of `table` that no constraint owns."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -56,7 +56,7 @@ def checks_deferred(tables: Sequence[str]) -> Iterator[None]:
     create them again afterwards, in the caller's transaction: building an index or
     validating a foreign key once, over all rows, is far faster than row by row. On SQLite
     the caller switches foreign keys off outside the transaction; see `sqlite_fk_off`."""
-    indexes = [(name, sql) for table in tables for name, sql in _secondary_indexes(table)]
+    indexes = [(name, sql) for table in tables for name, sql in secondary_indexes(table)]
     foreign = ([(table, name, sql) for table in tables for name, sql in _foreign_keys(table)]
                if connection.vendor == "postgresql" else [])
     with connection.cursor() as cursor:

@@ -89,9 +89,9 @@ def roster_import_start(*, by, area, filename: str, data: bytes,  # noqa: ANN001
     """Store an uploaded file (sealed) and queue its reading (`queue=False`: the caller,
     e.g. the import command, runs the steps itself). Refuses an empty or too big file,
     and an area the user may not import into."""
-    _require_import(by, area=area)
     if area.kind not in (AreaKind.COMMUNITY, AreaKind.GRID):
         raise ValidationError({"area": [_("Choose a community or a grid to import into.")]})
+    _require_import(by, area=area)
     if not data:
         raise ValidationError({"file": [_("The file is empty.")]})
     limit = settings.IMPORT_MAX_BYTES

@@ -139,6 +139,7 @@ def _act(request: HttpRequest, import_id: int, action, **kwargs) -> HttpResponse
 @login_required
 @require_POST
 def import_encoding(request: HttpRequest, import_id: int) -> HttpResponse:
+    import_for_user(request.user, import_id)  # the gate first, whatever the form says
     form = EncodingForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Choose the reading that shows the names correctly."))

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count
 
-from fangkong.lib import crypto
+from fangkong.lib import bulk, crypto
 from fangkong.lib.idcard import parse_id_number
 from fangkong.places.models import Area, AreaKind, AreaStats, Household
 from fangkong.residents.models import Resident
@@ -77,12 +77,12 @@ def test_shape_follows_the_size():
 def test_large_load_path_builds_indexes_and_checks_foreign_keys_once(monkeypatch):
     """The path taken from 50,000 residents on, exercised here on a small city."""
     monkeypatch.setattr(load, "BIG_LOAD", 300)
-    before = {t: sorted(n for n, _ in load._secondary_indexes(t))
+    before = {t: sorted(n for n, _ in bulk.secondary_indexes(t))
               for t in ("residents_resident", "places_household")}
     report = load.load_city(CitySpec(residents=900, seed=11, city="460100", streets=1,
                                      communities=4), processes=2)
     assert report.grids >= 4  # enough grids for the process pool to be used
-    after = {t: sorted(n for n, _ in load._secondary_indexes(t))
+    after = {t: sorted(n for n, _ in bulk.secondary_indexes(t))
              for t in ("residents_resident", "places_household")}
     assert before == after and after["residents_resident"]
     city = report.city
