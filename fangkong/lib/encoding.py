@@ -335,7 +335,8 @@ def mojibake_reason(text: str) -> str | None:
        at least two "lead byte then continuation byte" pairs (C1 controls dropped on
        display). Latin-1 letters followed by a Latin-1 symbol are almost never genuine.
        When the whole text is valid UTF-8 this way, this check comes before check 2.
-    4. U+FFFD (the replacement character) anywhere.
+    4. U+FFFD (the replacement character) anywhere, or its well-known debris: 锟斤拷 (U+FFFD
+       as UTF-8 read as GBK), 烫烫烫 and 屯屯屯 (uninitialised memory shown as GBK).
     5. Private-use characters (U+E000-U+F8FF, planes 15-16): user-defined GBK areas
        and broken conversions; genuine rosters do not use them.
     6. ASCII ``?`` where Chinese should be: a run of two or more next to a CJK
@@ -360,8 +361,15 @@ def mojibake_reason(text: str) -> str | None:
     return _local_reason(text)
 
 
+# Well-known debris: U+FFFD written as UTF-8 and read back as GBK (锟斤拷), and the fill
+# bytes of uninitialised memory shown as GBK (烫烫烫 for 0xCC, 屯屯屯 for 0xCD).
+_DEBRIS = re.compile("锟斤拷|烫烫烫|屯屯屯")
+
+
 def _local_reason(text: str) -> str | None:
     """Checks 4-6 of :func:`mojibake_reason`: those that do not re-decode the text."""
+    if _DEBRIS.search(text):
+        return _("contains 锟斤拷 or 烫烫烫: text lost in a conversion")
     if "\ufffd" in text:
         return _("contains the replacement character � (text lost in a conversion)")
     if _PRIVATE_USE.search(text):

@@ -37,6 +37,7 @@ class _Seen:
     ids: dict[str, int] = field(default_factory=dict)
     keys: dict[tuple, int] = field(default_factory=dict)
     without_id: dict[tuple, dict] | None = None
+    households: set[tuple] = field(default_factory=set)  # new households given a head
 
 
 @dataclass
@@ -75,9 +76,12 @@ class Placer:
         for b in Building.objects.filter(grid_id__in=self.grid_ids).values_list(
                 "pk", "grid_id", "estate", "number"):
             self.buildings[b[3]].append(_Building(*b))
-        self.households: dict[tuple[int, int, str], int] = {
-            (b, u, r): pk for pk, b, u, r in Household.objects.filter(
-                grid_id__in=self.grid_ids).values_list("pk", "building_id", "unit", "room")}
+        self.households: dict[tuple[int, int, str], int] = {}
+        self.units: dict[tuple[int, str], list[int]] = defaultdict(list)  # (building, room)
+        for pk, b, u, r in Household.objects.filter(grid_id__in=self.grid_ids).values_list(
+                "pk", "building_id", "unit", "room"):
+            self.households[(b, u, r)] = pk
+            self.units[(b, r)].append(u)
 
     def grid_for(self, name: str) -> int | None:
         key = name.replace(" ", "")
@@ -100,17 +104,40 @@ class Placer:
         candidates = [b for b in self.buildings.get(row.building, ())
                       if grid_id is None or b.grid_id == grid_id]
         if row.estate and candidates:
+            # An estate column is what the file says: a building elsewhere is not this one.
             same = [b for b in candidates if _same_estate(b.estate, row.estate)]
-            candidates = same or [b for b in candidates if not b.estate]
+            if not same:
+                estates = "、".join(sorted({b.estate or "—" for b in candidates}))
+                return None, _(
+                    "Building %(n)d of %(area)s is in estate %(estates)s, not in "
+                    "“%(estate)s”. Check the estate (小区) column.") % {
+                    "n": row.building, "area": self.area.name, "estates": estates,
+                    "estate": row.estate}, "estate"
+            candidates = same
+        elif row.estate_hint and len(candidates) > 1:
+            # An estate read off an address only helps to tell buildings apart.
+            candidates = [b for b in candidates if _same_estate(b.estate, row.estate_hint)] \
+                or candidates
         if len(candidates) > 1:
             estates = "、".join(sorted({b.estate or "—" for b in candidates}))
             return None, _(
                 "There are several buildings numbered %(n)d in %(area)s (estates: "
                 "%(estates)s). Add a 小区 (estate) or 网格 (grid) column to say which.") % {
                 "n": row.building, "area": self.area.name, "estates": estates}, "building"
+        unit = row.unit
         if candidates:
             building_ref: tuple = ("b", candidates[0].id)
-            existing = self.households.get((candidates[0].id, row.unit, row.room))
+            if unit is None:
+                # No unit in the file: the room says which, if only one unit has it.
+                units = sorted(self.units.get((candidates[0].id, row.room), ()))
+                if len(units) > 1:
+                    return None, _(
+                        "Room %(room)s of building %(n)d exists in units %(units)s. Add the "
+                        "unit (单元) to the file.") % {
+                        "room": row.room, "n": row.building,
+                        "units": "、".join(map(str, units))}, "unit"
+                unit = units[0] if units else 1
+            existing = self.households.get((candidates[0].id, unit, row.room))
             if existing is not None:
                 return ("h", existing), None, ""
         else:
@@ -122,7 +149,7 @@ class Placer:
                     "which grid it belongs to. Import into the grid, or add a 网格 (grid) "
                     "column.") % {"n": row.building, "area": self.area.name}, "building"
             building_ref = ("nb", grid_id, row.estate, row.building)
-        return ("nh", building_ref, row.unit, row.room), None, ""
+        return ("nh", building_ref, unit or 1, row.room), None, ""
 
 
 def _same_estate(a: str, b: str) -> bool:
@@ -204,7 +231,9 @@ def _plan_row(row: RowValues, by_id: dict[str, dict], *, placer: Placer, matcher
     household_ref, message, column = placer.place(row)
     if household_ref is None:
         plan.counts["invalid"] += 1
-        plan.problems.append((row.row, names.get(column, ""), "invalid", message))
+        # A column the file lacks (no unit column) is named by where the room is.
+        where = names.get(column) or names.get("room") or names.get("address", "")
+        plan.problems.append((row.row, where, "invalid", message))
         return
     # Duplicates inside the file: the ID number, else name + phone + household.
     key = (row.name, row.phone_index, household_ref)
@@ -226,8 +255,14 @@ def _plan_row(row: RowValues, by_id: dict[str, dict], *, placer: Placer, matcher
         existing = seen.without_id.get((row.name, row.phone_index, household_ref[1]))
     if existing is None:
         plan.counts["new"] += 1
+        relation = row.relation
+        if relation is None:
+            # Not in the file: the first person of a new household heads it.
+            relation = "self" if household_ref[0] == "nh" and household_ref not in \
+                seen.households else "other"
+        seen.households.add(household_ref)
         plan.staged.append((
-            "n", row.row, household_ref, row.relation or "self", row.name, row.initials,
+            "n", row.row, household_ref, relation, row.name, row.initials,
             row.pinyin, row.gender or "U", row.birth_date.toordinal() if row.birth_date else None,
             row.id_sealed, row.id_index, row.id_masked, row.phone_sealed, row.phone_index,
             row.phone_masked, row.phone_last4, row.phone_kind, row.remarks or "",

@@ -30,7 +30,7 @@ FIELDS: tuple[Field, ...] = (
                               "fullname", "full name")),
     Field("id_number", _("ID number"), ("身份证号", "身份证号码", "公民身份号码", "公民身份证号",
                                          "公民身份证号码", "证件号码", "证件号", "身份证",
-                                         "身份证件号码", "idnumber", "id number", "id",
+                                         "身份证件号码", "idnumber", "id number",
                                          "idcard", "id card"), personal=True),
     Field("phone", _("Phone"), ("联系电话", "电话", "手机", "手机号", "手机号码", "联系方式",
                                 "电话号码", "移动电话", "联系号码", "本人电话", "phone",
@@ -46,7 +46,7 @@ FIELDS: tuple[Field, ...] = (
                                       "building")),
     Field("unit", _("Unit"), ("单元", "单元号", "unit")),
     Field("room", _("Room"), ("房号", "门牌号", "房间号", "室", "房间", "门牌", "房屋号",
-                              "户号", "room")),
+                              "room")),
     Field("grid", _("Grid"), ("网格", "所属网格", "网格名称", "网格名", "grid")),
     Field("relation", _("Relation to householder"), ("与户主关系", "关系", "户主关系",
                                                      "与户主的关系", "relation")),
@@ -63,7 +63,7 @@ IGNORE = ""
 KNOWN_OTHER_HEADERS = frozenset({
     "序号", "编号", "年龄", "民族", "籍贯", "户籍", "户籍地", "户籍地址", "工作单位", "文化程度",
     "政治面貌", "婚姻状况", "职业", "no", "no.", "#", "户主姓名", "户主", "人口数", "家庭人口",
-    "是否户主", "所属社区", "社区", "街道", "填表人", "签名",
+    "是否户主", "所属社区", "社区", "街道", "填表人", "签名", "户号", "id",
 })
 
 _BRACKETED = re.compile(r"[(\[（【〔][^)\]）】〕]*[)\]）】〕]")

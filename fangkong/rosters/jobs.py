@@ -55,8 +55,9 @@ def inspect(job: Job) -> dict:
 
 @handler("rosters.analyse")
 def analyse(job: Job) -> dict:
+    # Stopped while checking: back to the columns, to check again when the user wants.
     return _step(job, lambda ri, progress: services.import_analyse(ri, progress=progress),
-                 cancelled_status=ImportStatus.CANCELLED)
+                 cancelled_status=ImportStatus.MAPPING)
 
 
 @handler("rosters.commit")
@@ -73,9 +74,10 @@ def undo(job: Job) -> dict:
 
 @handler("rosters.purge")
 def purge(job: Job) -> dict:
-    """Delete the sealed file and prepared rows of imports that have ended: at once for
-    the ones nobody will commit, after IMPORT_KEEP_DAYS for the others (the error report
-    needs the file until then). Idempotent."""
+    """Delete the sealed file and prepared rows of imports: a day after upload for those
+    that ended without importing (discarded, cancelled, failed, undone), IMPORT_KEEP_DAYS
+    after upload for all others (the error report needs the file until then); imports
+    still waiting then are marked not imported. Runs every 6 hours; idempotent."""
     now = timezone.now()
     ended = Q(status__in=[ImportStatus.DISCARDED, ImportStatus.CANCELLED,
                           ImportStatus.FAILED, ImportStatus.UNDONE],

@@ -39,8 +39,11 @@ _CJK_AND_SPACES = re.compile(r"^[\u3400-\u9fff\U00020000-\U0003134f·•\s]+$")
 _DATE_PARTS = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
                          r"(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
 _DATE_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_YEAR_MONTH = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?$")
+_YEAR_MONTH_COMPACT = re.compile(r"^(\d{4})(\d{2})$")
 _BUILDING = re.compile(r"^(?:第)?(\d+|[零〇一二两三四五六七八九十]+)\s*(?:号楼|号栋|栋|幢|座|号|楼)?$")
 _UNIT = re.compile(r"^(?:第)?(\d+|[零〇一二两三四五六七八九十]+)\s*(?:单元|门|号)?$")
+_UNIT_ROOM = re.compile(r"^(\d{1,2})-(\d{1,5})$")
 _ROOM = re.compile(r"^(\d{1,5}|[A-Za-z]?\d{1,5}[A-Za-z]?)\s*(?:室|号|房)?$")
 # The room notation at the end of an address: "...三德里小区3栋2单元501室", "...3-2-501".
 _ADDRESS_ROOM = re.compile(
@@ -49,7 +52,8 @@ _ADDRESS_ROOM = re.compile(
     r"|(\d+)-(\d+)-(\d{1,5}))\s*$")
 _ESTATE_TAIL = re.compile(r"([^\s,，、;；区市县镇乡街道路巷号]{1,20}?(?:小区|花园|家园|新村|公寓|大厦|"
                           r"苑|庭|院|城|里|村|广场|社区))$")
-_NOTE_CHARS = re.compile(r"[:：·，,。\d]")
+_NOTE_CHARS = re.compile(r"[:：，,。\d]")
+_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _TAG_SPLIT = re.compile(r"[,，、;；/|\s]+")
 
 GENDERS = {"男": "M", "女": "F", "m": "M", "f": "F", "male": "M", "female": "F",
@@ -75,6 +79,13 @@ RELATIONS = {
     "儿媳": "child_in_law", "女婿": "child_in_law", "儿媳妇": "child_in_law",
     "租户": "tenant", "租客": "tenant", "租住": "tenant", "承租人": "tenant", "tenant": "tenant",
     "亲属": "relative", "其他亲属": "relative", "亲戚": "relative", "relative": "relative",
+    "表哥": "relative", "表姐": "relative", "表弟": "relative", "表妹": "relative",
+    "堂哥": "relative", "堂姐": "relative", "堂弟": "relative", "堂妹": "relative",
+    "侄子": "relative", "侄女": "relative", "外甥": "relative", "外甥女": "relative",
+    "叔叔": "relative", "阿姨": "relative", "舅舅": "relative", "姑姑": "relative",
+    "伯父": "relative", "伯母": "relative", "叔父": "relative", "婶婶": "relative",
+    "舅妈": "relative", "姑父": "relative", "姨父": "relative", "孙媳": "relative",
+    "孙女婿": "relative", "曾孙": "grandchild", "曾孙女": "grandchild",
     "其他": "other", "保姆": "other", "朋友": "other", "other": "other",
 }
 
@@ -98,9 +109,10 @@ class RowValues:
     phone_masked: str = ""
     phone_last4: str = ""
     phone_kind: str = ""
-    estate: str = ""
+    estate: str = ""  # from an estate (小区) column: a building must be in that estate
+    estate_hint: str = ""  # read off an address: used to tell buildings apart, if it can
     building: int | None = None
-    unit: int | None = None
+    unit: int | None = None  # None: not given (the room decides, else unit 1)
     room: str | None = None
     grid: str = ""
     relation: str | None = None
@@ -145,6 +157,7 @@ class _RowReader:
         ring = crypto._keyring_for(job.data_key)
         self.seal, self.index = ring.seal, ring.blind_index
         self.columns = {key: i for i, key in enumerate(job.mapping) if key}
+        self._year_month: date | None = None
 
     def read(self, number: int, cells: list, formulas: frozenset[int]) -> RowResult:
         job = self.job
@@ -298,6 +311,11 @@ class _RowReader:
         text = self._text({"phone": raw}, "phone", problems)
         if text is None:
             return
+        if len(_MOBILE.findall(to_halfwidth(text))) > 1:
+            self._problem(problems, "phone", _(
+                "There are several phone numbers in this cell. Keep one here; add the others "
+                "on the resident's page after the import."))
+            return
         try:
             phone = parse_phone(to_halfwidth(text))
         except PhoneError as exc:
@@ -325,7 +343,15 @@ class _RowReader:
                 elif gender:
                     values.gender = gender
         if "birth_date" in self.columns:
+            self._year_month = None
             birth = self._date(texts, "birth_date", problems)
+            given = self._year_month
+            if given and values.birth_date and (given.year, given.month) != (
+                    values.birth_date.year, values.birth_date.month):
+                self._problem(problems, "birth_date", _(
+                    "The birth date %(given)s does not match the ID number, which says "
+                    "%(id)s.") % {"given": f"{given:%Y-%m}",
+                                 "id": values.birth_date.isoformat()})
             if birth is not None:
                 if values.birth_date and birth != values.birth_date:
                     self._problem(problems, "birth_date", _(
@@ -356,6 +382,20 @@ class _RowReader:
                 return None
         text = to_halfwidth(text).strip()
         match = _DATE_PARTS.match(text) or _DATE_COMPACT.match(text)
+        month = None if match else (_YEAR_MONTH.match(text) or _YEAR_MONTH_COMPACT.match(text))
+        if month:
+            # "出生年月" columns hold a year and a month: no day to store. It is checked
+            # against the ID number where there is one, and otherwise left out.
+            try:
+                first_day = date(int(month.group(1)), int(month.group(2)), 1)
+            except ValueError:
+                first_day = None
+            if first_day is None:
+                self._problem(problems, key, _(
+                    "“%(text)s” is not a real date (no such day in that month).")
+                    % {"text": text[:20]})
+            self._year_month = first_day
+            return None
         if not match:
             self._problem(problems, key, _(
                 "“%(text)s” is not a date; write it as 1990-01-31.") % {"text": text[:20]})
@@ -371,7 +411,7 @@ class _RowReader:
     def _place(self, texts: dict, values: RowValues, problems: RowProblems) -> None:
         building = unit = None
         room = None
-        estate = ""
+        estate = hint = ""
         if "address" in self.columns:
             address = self._text(texts, "address", problems)
             if address is not None:
@@ -381,7 +421,7 @@ class _RowReader:
                         "Cannot find the building and room in the address “%(text)s”; write "
                         "it like 3栋2单元501 or 3-2-501.") % {"text": address[:60]})
                 else:
-                    building, unit, room, estate = found
+                    building, unit, room, hint = found
         if "estate" in self.columns:
             text = self._text(texts, "estate", problems)
             if text is not None:
@@ -411,12 +451,27 @@ class _RowReader:
         if "room" in self.columns:
             text = self._text(texts, "room", problems)
             if text is not None:
-                compact = to_halfwidth(text).replace(" ", "")
+                compact = to_halfwidth(text).replace(" ", "").replace("－", "-")
                 match = _ROOM.match(compact)
-                notation = None if match else parse_room(compact)
+                unit_room = _UNIT_ROOM.match(compact) if building is not None else None
+                notation = None if match or unit_room else parse_room(compact)
                 if match:
                     room = match.group(1)
+                elif unit_room:  # "2-501" next to a building column: unit 2, room 501
+                    given = int(unit_room.group(1))
+                    if unit is not None and unit != given:
+                        self._problem(problems, "room", _(
+                            "The room “%(text)s” says unit %(room_unit)d, but the unit column "
+                            "says %(unit)d.") % {"text": text[:20], "room_unit": given,
+                                                 "unit": unit})
+                    unit, room = given, unit_room.group(2)
                 elif notation is not None and notation.room:
+                    if building is not None and notation.building != building:
+                        self._problem(problems, "room", _(
+                            "The room “%(text)s” says building %(room_building)d, but the "
+                            "building column says %(building)d.") % {
+                            "text": text[:20], "room_building": notation.building,
+                            "building": building})
                     building = notation.building
                     unit = notation.unit or unit
                     room = notation.room
@@ -441,8 +496,10 @@ class _RowReader:
         if len(room) > ROOM_MAX:
             self._problem(problems, "room", _("The room number is too long."))
             return
-        values.building, values.unit, values.room, values.estate = building, unit or 1, room, \
-            estate
+        if problems.problems:
+            return
+        values.building, values.unit, values.room = building, unit, room
+        values.estate, values.estate_hint = estate, hint
         if "grid" in self.columns:
             values.grid = self._text(texts, "grid", problems) or ""
 

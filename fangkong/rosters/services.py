@@ -281,6 +281,7 @@ def _chunks(roster_import: RosterImport, sheet: Sheet) -> Iterator[ChunkJob]:
             if key:
                 tags[key.lower()] = slug
     start = roster_import.header_last + 1
+    _fill_merged_down(sheet, start)
     merged_rows = frozenset(first_row + 1 for first_row, first_col, _last_row, last_col
                             in sheet.merged if last_col > first_col)
     base = dict(merged_rows=merged_rows, mapping=tuple(roster_import.mapping), names=tuple(roster_import.columns),
@@ -290,6 +291,23 @@ def _chunks(roster_import: RosterImport, sheet: Sheet) -> Iterator[ChunkJob]:
     for i in range(start, len(rows), CHUNK_ROWS):
         yield ChunkJob(rows=[(r + 1, rows[r], frozenset(formulas.get(r, ())))
                              for r in range(i, min(i + CHUNK_ROWS, len(rows)))], **base)
+
+
+def _fill_merged_down(sheet: Sheet, start: int) -> None:
+    """A cell merged down several rows (one building for a block of rooms) holds its
+    value in the first row only: give it to every row of the block."""
+    rows = sheet.rows
+    for first_row, first_col, last_row, last_col in sheet.merged:
+        if last_row <= first_row or first_row < start or first_row >= len(rows):
+            continue
+        top = rows[first_row]
+        value = top[first_col] if first_col < len(top) else None
+        for r in range(first_row + 1, min(last_row, len(rows) - 1) + 1):
+            row = rows[r]
+            if len(row) <= last_col:
+                row.extend([None] * (last_col + 1 - len(row)))
+            for c in range(first_col, last_col + 1):
+                row[c] = value
 
 
 def _read_rows(jobs: Iterator[ChunkJob], total: int) -> Iterator[list]:

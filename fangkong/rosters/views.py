@@ -211,6 +211,12 @@ def _download(export: exports.Export) -> FileResponse:
 @require_GET
 def import_errors(request: HttpRequest, import_id: int) -> HttpResponse:
     roster_import = import_for_user(request.user, import_id)
+    # The report holds the file's cells as they were, ID numbers and phones in full: for
+    # the person who uploaded it, and for those who may export in full.
+    if request.user != roster_import.created_by and not can(request.user,
+                                                            Can.EXPORT_UNMASKED):
+        raise PermissionDenied(_("Only the person who uploaded the file, or the community "
+                                 "secretary, can download its rows."))
     if not roster_import.blobs.filter(kind=BlobKind.FILE).exists():
         messages.error(request, _("The uploaded file has been deleted (files are kept for a "
                                   "few days only); the problems are still listed here."))

@@ -166,3 +166,55 @@ def test_a_csv_cell_with_a_formula_is_refused(community_secretary, community, gr
     counts, problems = outcome(ri)
     assert counts == {"invalid": 2}
     assert problems == [(2, "姓名"), (3, "联系电话")]
+
+
+def test_xlsx_building_merged_down_a_block_of_rows(community_secretary, community, grid):
+    import io
+
+    import xlsxwriter
+
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    sheet = book.add_worksheet()
+    for c, label in enumerate(["姓名", "楼栋", "单元", "房号", "网格"]):
+        sheet.write(0, c, label)
+    sheet.merge_range(1, 1, 3, 1, "86")  # one building for three rooms
+    for r, name in enumerate(["甲一", "甲二", "甲三"], start=1):
+        sheet.write(r, 0, name)
+        sheet.write(r, 2, "1")
+        sheet.write(r, 3, f"20{r}")
+        sheet.write(r, 4, grid)
+    book.close()
+    ri = preview(community_secretary, community, out.getvalue(), filename="merged.xlsx")
+    assert outcome(ri) == ({"new": 3}, [])
+    commit(community_secretary, ri)
+    assert sorted(Resident.objects.filter(name__startswith="甲").values_list(
+        "household__label", flat=True)) == ["86栋1单元201", "86栋1单元202", "86栋1单元203"]
+
+
+def test_without_a_unit_the_room_decides_or_the_file_must_say(community_secretary, community,
+                                                              grid):
+    first = [["姓名", "楼栋", "单元", "房号", "网格", "与户主关系"],
+             ["乙一", "85", "1", "301", grid, "户主"], ["乙二", "85", "2", "301", grid, "户主"],
+             ["乙三", "85", "2", "302", grid, "户主"]]
+    commit(community_secretary, preview(community_secretary, community, csv_bytes(first)))
+    second = [["姓名", "楼栋", "房号", "网格"], ["乙四", "85", "302", grid],
+              ["乙五", "85", "301", grid], ["乙六", "85", "303", grid]]
+    ri = preview(community_secretary, community, csv_bytes(second))
+    assert outcome(ri) == ({"new": 2, "invalid": 1}, [(3, "房号")])
+    assert "units 1、2" in messages(ri)[0]
+    commit(community_secretary, ri)
+    four, six = Resident.objects.get(name="乙四"), Resident.objects.get(name="乙六")
+    assert four.household.label == "85栋2单元302" and four.relation == "other"
+    assert six.household.label == "85栋1单元303" and six.relation == "self"
+
+
+def test_an_estate_column_that_names_another_estate_is_refused(community_secretary,
+                                                                community, grid):
+    first = [["姓名", "小区", "楼栋", "单元", "房号", "网格"], ["丙一", "东湖花园", "84", "1", "101", grid]]
+    commit(community_secretary, preview(community_secretary, community, csv_bytes(first)))
+    second = [["姓名", "小区", "楼栋", "单元", "房号", "网格"], ["丙二", "西湖小区", "84", "1", "102", grid],
+              ["丙三", "东湖花园", "84", "1", "102", grid]]
+    ri = preview(community_secretary, community, csv_bytes(second))
+    assert outcome(ri) == ({"new": 1, "invalid": 1}, [(2, "小区")])
+    assert "东湖花园" in messages(ri)[0]

@@ -125,7 +125,8 @@ def test_a_formula_cell_is_refused_whatever_its_value():
 @pytest.mark.parametrize(("cells", "expected"), [
     ({"room": "3-2-501"}, (3, 2, "501")),
     ({"room": "三号楼二单元501室"}, (3, 2, "501")),
-    ({"building": "12号楼", "room": "1101"}, (12, 1, "1101")),
+    ({"building": "12号楼", "room": "1101"}, (12, None, "1101")),  # the room decides
+    ({"building": "12", "room": "2-1101"}, (12, 2, "1101")),
     ({"building": "十二", "unit": "三", "room": "201"}, (12, 3, "201")),
     ({"address": "武汉市江岸区幸福小区3栋2单元501室"}, (3, 2, "501")),
     ({"address": "幸福小区 3-2-501"}, (3, 2, "501")),
@@ -138,7 +139,7 @@ def test_room_notations_are_parsed(cells, expected):
 
 def test_the_estate_is_taken_from_the_address():
     result = read({"name": "赵六", "address": "江岸区幸福小区3栋2单元501室"})
-    assert result.estate == "幸福小区"
+    assert (result.estate, result.estate_hint) == ("", "幸福小区")
 
 
 def test_a_row_without_building_says_so():
@@ -169,3 +170,48 @@ def test_phone_as_excel_number_and_bad_phone():
     assert isinstance(ok, RowValues) and ok.phone_last4 == "5678"
     assert "Mobile" in problems(read({"name": "赵六", "phone": "1381234567",
                                       "room": "3-2-501"}))["联系电话"]
+
+
+def test_a_room_that_names_another_building_than_the_building_column_is_refused():
+    message = problems(read({"name": "赵六", "building": "7", "room": "3-2-501"}))["房号"]
+    assert "building 3" in message and "says 7" in message
+
+
+def test_a_unit_in_the_room_that_disagrees_with_the_unit_column_is_refused():
+    message = problems(read({"name": "赵六", "building": "7", "unit": "1",
+                             "room": "2-501"}))["房号"]
+    assert "unit 2" in message
+
+
+@pytest.mark.parametrize("text", ["1950.03", "1950年3月", "195003", "1950-3"])
+def test_a_year_and_month_is_checked_against_the_id_number(text):
+    ok = read({"name": "赵六", "id_number": ID, "birth_date": text, "room": "3-2-501"})
+    assert isinstance(ok, RowValues) and ok.birth_date == date(1950, 3, 8)
+    bad = read({"name": "赵六", "id_number": ID, "birth_date": text.replace("3", "4", 1)
+                .replace("195", "196", 1), "room": "3-2-501"})
+    assert "does not match the ID number" in problems(bad)["出生日期"]
+    alone = read({"name": "赵六", "birth_date": text, "room": "3-2-501"})
+    assert isinstance(alone, RowValues) and alone.birth_date is None  # no day to store
+
+
+@pytest.mark.parametrize("name", ["锟斤拷", "张锟斤拷", "烫烫烫"])
+def test_well_known_conversion_debris_is_refused(name):
+    assert "looks broken" in problems(read({"name": name, "room": "3-2-501"}))["姓名"]
+
+
+def test_several_phones_in_one_cell_are_refused_with_what_to_do():
+    message = problems(read({"name": "赵六", "phone": "13812345678/13987654321",
+                             "room": "3-2-501"}))["联系电话"]
+    assert "several phone numbers" in message
+
+
+def test_a_name_with_a_middle_dot_alone_in_a_row_is_not_skipped():
+    result = read({"name": "阿卜杜·热合曼"})
+    assert isinstance(result, RowProblems)  # reported (no room), not silently skipped
+
+
+@pytest.mark.parametrize(("word", "relation"), [("表哥", "relative"), ("女婿", "child_in_law"),
+                                                ("干爹", "other")])
+def test_relations(word, relation):
+    result = read({"name": "赵六", "room": "3-2-501", "relation": word})
+    assert result.relation == relation

@@ -488,3 +488,40 @@ def test_choosing_the_encoding_shows_the_readings_masked(community_secretary):
     roster_import.refresh_from_db()
     assert roster_import.encoding == "utf-8"
     assert roster_import.status in (ImportStatus.MAPPING, ImportStatus.FAILED)
+
+
+def test_a_stale_preview_offers_to_check_the_file_again(community_secretary):
+    from tests.rosters.helpers import commit, preview
+
+    area = community_secretary.area
+    data = _roster()
+    stale = preview(community_secretary, area, data)
+    planned = stale.counts["new"]
+    assert planned >= 2
+    commit(community_secretary, preview(community_secretary, area, data))  # someone else's
+    commit(community_secretary, stale)
+    client = make_client(community_secretary)
+    page = _text(client.get(reverse("rosters:detail", args=[stale.pk])))
+    assert 'id="recheck"' in page and 'id="commit"' not in page
+    response = client.post(reverse("rosters:mapping", args=[stale.pk]),
+                           _mapping_post(stale.mapping))
+    assert response.status_code == 302
+    run_jobs()
+    stale.refresh_from_db()
+    assert stale.status == ImportStatus.READY and not stale.message
+    assert stale.counts["unchanged"] == planned and stale.counts["new"] == 0
+
+
+def test_only_the_uploader_or_a_secretary_downloads_the_rows_with_problems(
+        city, community_secretary):
+    from tests.rosters.helpers import preview
+
+    worker = city.persona("community_worker")
+    mine = preview(worker, worker.area, _roster())
+    assert make_client(worker).get(reverse("rosters:errors", args=[mine.pk])).status_code in (
+        200, 302)
+    theirs = preview(community_secretary, community_secretary.area, _roster())
+    assert make_client(worker).get(
+        reverse("rosters:errors", args=[theirs.pk])).status_code == 403
+    assert make_client(community_secretary).get(
+        reverse("rosters:errors", args=[mine.pk])).status_code in (200, 302)

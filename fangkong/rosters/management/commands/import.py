@@ -17,8 +17,8 @@ from fangkong.places.models import Area
 from fangkong.rosters import commit as committing
 from fangkong.rosters import exports, services
 from fangkong.rosters.columns import FIELD_BY_KEY, mapping_problems
-from fangkong.rosters.models import ImportStatus, ImportTemplate
-from fangkong.rosters.selectors import import_problems
+from fangkong.rosters.models import ImportStatus
+from fangkong.rosters.selectors import import_problems, templates_for_user
 
 COUNT_LABELS = (("new", "new"), ("updated", "changed"), ("unchanged", "unchanged"),
                 ("invalid", "with errors"), ("duplicate", "duplicates"),
@@ -61,7 +61,7 @@ class Command(BaseCommand):
             raise CommandError(f"no area with path, code or id {key!r}")
         template = None
         if options["template"]:
-            template = ImportTemplate.objects.filter(name=options["template"]).first()
+            template = templates_for_user(by).filter(name=options["template"]).first()
             if template is None:
                 raise CommandError(f"no column template named {options['template']!r}")
         try:
