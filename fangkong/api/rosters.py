@@ -66,6 +66,10 @@ class ProblemsOut(Schema):
     items: list[ProblemOut]
 
 
+class EncodingIn(Schema):
+    encoding: str = Field(max_length=16, description="utf-8, utf-8-sig or gb18030")
+
+
 class MappingIn(Schema):
     mapping: list[Annotated[str, StringConstraints(max_length=16)]] = Field(max_length=500)
     template_name: str = Field("", max_length=64)
@@ -143,6 +147,21 @@ def import_mapping(request: HttpRequest, import_id: int, payload: MappingIn) -> 
     start the check of every row (status `analysing`, then `ready`)."""
     return _step(request, import_id, services.roster_import_set_mapping,
                  mapping=payload.mapping, template_name=payload.template_name)
+
+
+@router.post("/imports/{import_id}/encoding",
+             response={202: ImportOut, **errors(400, 401, 403, 404, 422)})
+def import_encoding(request: HttpRequest, import_id: int, payload: EncodingIn) -> Status[dict]:
+    """Answer `needs_encoding`: the file is read again in the chosen encoding."""
+    return _step(request, import_id, services.roster_import_set_encoding,
+                 encoding=payload.encoding)
+
+
+@router.post("/imports/{import_id}/cancel",
+             response={202: ImportOut, **errors(400, 401, 403, 404, 422)})
+def import_cancel(request: HttpRequest, import_id: int) -> Status[dict]:
+    """Ask the running check or commit to stop (a commit is rolled back as a whole)."""
+    return _step(request, import_id, services.roster_import_cancel)
 
 
 @router.post("/imports/{import_id}/commit",

@@ -32,6 +32,8 @@ OPERATIONS: dict[tuple[str, str], set[int]] = {
     ("post", "/api/imports/{import_id}/mapping"): {202, 400, 401, 403, 404, 422},
     ("post", "/api/imports/{import_id}/commit"): {202, 400, 401, 403, 404, 422},
     ("post", "/api/imports/{import_id}/discard"): {200, 400, 401, 403, 404, 422},
+    ("post", "/api/imports/{import_id}/encoding"): {202, 400, 401, 403, 404, 422},
+    ("post", "/api/imports/{import_id}/cancel"): {202, 400, 401, 403, 404, 422},
     ("post", "/api/imports/{import_id}/undo"): {202, 400, 401, 403, 404, 422},
 }
 # Operations without an id in the path that still name an object in their body: the

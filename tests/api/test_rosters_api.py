@@ -286,3 +286,29 @@ def test_a_grid_worker_sees_only_the_imports_of_its_grid(api, town):
     assert response.status_code == 202
     run_jobs()
     assert api.get(f"/imports/{own}", "grid_worker").json()["status"] == "done"
+
+
+def test_an_ambiguous_file_is_answered_with_an_encoding(api, town):
+    # ASCII column names and one name that reads as Chinese in UTF-8 and in GB18030.
+    data = "name,room\n张伟,1-1-105\n".encode()
+    response = _upload(api, SECRETARY, town.areas["C1"], data)
+    import_id = response.json()["id"]
+    run_jobs()
+    assert api.get(f"/imports/{import_id}", SECRETARY).json()["status"] == "needs_encoding"
+    bad = api.post(f"/imports/{import_id}/encoding", {"encoding": "latin-1"}, SECRETARY)
+    assert bad.status_code == 400
+    response = api.post(f"/imports/{import_id}/encoding", {"encoding": "utf-8"}, SECRETARY)
+    assert response.status_code == 202 and response.json()["status"] == "inspecting"
+    run_jobs()
+    body = api.get(f"/imports/{import_id}", SECRETARY).json()
+    assert (body["status"], body["encoding"]) == ("mapping", "utf-8")
+
+
+def test_a_running_check_can_be_stopped(api, town):
+    import_id = _uploaded(api, SECRETARY, town.areas["C1"])
+    api.post(f"/imports/{import_id}/mapping", {"mapping": AUTO_MAPPING}, SECRETARY)
+    response = api.post(f"/imports/{import_id}/cancel", {}, SECRETARY)
+    assert response.status_code == 202
+    run_jobs()
+    assert api.get(f"/imports/{import_id}", SECRETARY).json()["status"] == "mapping"
+    assert api.post(f"/imports/{import_id}/cancel", {}, SECRETARY).status_code == 400

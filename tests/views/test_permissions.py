@@ -522,6 +522,10 @@ def _mapping_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, An
     return [{"mapping": ROSTER_MAPPING}, {"mapping": ROSTER_MAPPING, "template_name": "越界模板"}]
 
 
+def _encoding_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
+    return [{"encoding": "gb18030"}]
+
+
 def _no_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
     return [{}]
 
@@ -550,6 +554,10 @@ API_OPERATIONS: dict[tuple[str, str], ApiOp] = {
     ("POST", "/api/imports/{import_id}/mapping"): ApiOp(IMPORT, _mapping_bodies,
                                                         needs=Can.IMPORT_ROSTER),
     ("POST", "/api/imports/{import_id}/commit"): ApiOp(IMPORT, _no_bodies,
+                                                       needs=Can.IMPORT_ROSTER),
+    ("POST", "/api/imports/{import_id}/encoding"): ApiOp(IMPORT, _encoding_bodies,
+                                                         needs=Can.IMPORT_ROSTER),
+    ("POST", "/api/imports/{import_id}/cancel"): ApiOp(IMPORT, _no_bodies,
                                                        needs=Can.IMPORT_ROSTER),
     ("POST", "/api/imports/{import_id}/discard"): ApiOp(IMPORT, _no_bodies,
                                                         needs=Can.IMPORT_ROSTER),
