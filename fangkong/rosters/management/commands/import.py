@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
+from django.http import Http404
 from django.utils import translation
 
 from fangkong.accounts.models import User
@@ -74,6 +75,9 @@ class Command(BaseCommand):
                 encoding=options["encoding"], template=template, queue=False)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
+        except (PermissionDenied, Http404) as exc:
+            raise CommandError(f"{by.username} may not import into {area.path} "
+                               f"({area.name}): not their role or not their area") from exc
         # The command does the background steps itself, in this process.
         services.import_inspect(roster_import)
         if roster_import.status != ImportStatus.MAPPING:
