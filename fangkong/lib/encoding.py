@@ -86,6 +86,10 @@ def _gb2312_level1() -> frozenset[str]:
 
 
 _COMMON_HANZI = _gb2312_level1()
+# Common hanzi with ASCII letters, digits, space and hyphen ("第1网格", "3栋2单元"): ASCII in
+# mojibake is ASCII of the original, so it changes nothing in checks 1-3 ("?" excluded).
+_COMMON_OR_PLAIN = _COMMON_HANZI | frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -")
 """The 3,755 GB2312 level-1 characters: the most frequent hanzi (well over 99% of the
 characters in ordinary text, and of most names)."""
 
@@ -349,15 +353,21 @@ def mojibake_reason(text: str) -> str | None:
     only ordinary hanzi without ``?``; UTF-8 read as GBK of a single character; text
     in a foreign script that was never Chinese. Never raises on any ``str``.
     """
+    # Fast paths, for a million cells: ASCII cannot hold checks 1-5, and text made only of
+    # the most common hanzi cannot be check 1's mojibake (which needs a rarer reading) nor
+    # Latin-1 debris; only the well-known debris below is made of common hanzi.
+    if text.isascii():
+        return _local_reason(text)
+    if _COMMON_OR_PLAIN.issuperset(text) and not _DEBRIS.search(text):
+        return None
     if _utf8_read_as_gbk(text):
         return _("looks like UTF-8 text that was read as GBK (wrong encoding)")
-    utf8_as_latin1 = _("looks like UTF-8 text that was read as Latin-1 (wrong encoding)")
     if _utf8_read_as_latin1(text, whole=True):
-        return utf8_as_latin1
+        return _("looks like UTF-8 text that was read as Latin-1 (wrong encoding)")
     if _gbk_read_as_latin1(text):
         return _("looks like GBK text that was read as Latin-1 (wrong encoding)")
     if _utf8_read_as_latin1(text, whole=False):
-        return utf8_as_latin1
+        return _("looks like UTF-8 text that was read as Latin-1 (wrong encoding)")
     return _local_reason(text)
 
 

@@ -76,6 +76,7 @@ class Placer:
         for b in Building.objects.filter(grid_id__in=self.grid_ids).values_list(
                 "pk", "grid_id", "estate", "number"):
             self.buildings[b[3]].append(_Building(*b))
+        self._buildings_seen: dict[tuple, tuple] = {}
         self.households: dict[tuple[int, int, str], int] = {}
         self.units: dict[tuple[int, str], list[int]] = defaultdict(list)  # (building, room)
         for pk, b, u, r in Household.objects.filter(grid_id__in=self.grid_ids).values_list(
@@ -95,6 +96,34 @@ class Placer:
 
     def place(self, row: RowValues) -> tuple[tuple | None, str | None, str]:
         """(household_ref, None, "") or (None, message, column key)."""
+        # Rows of one building follow each other: the building is found once.
+        key = (row.grid, row.building, row.estate, row.estate_hint)
+        found = self._buildings_seen.get(key)
+        if found is None:
+            found = self._building(row)
+            self._buildings_seen[key] = found
+        building_ref, message, column = found
+        if building_ref is None:
+            return None, message, column
+        unit = row.unit
+        if building_ref[0] == "b":
+            if unit is None:
+                # No unit in the file: the room says which, if only one unit has it.
+                units = sorted(self.units.get((building_ref[1], row.room), ()))
+                if len(units) > 1:
+                    return None, _(
+                        "Room %(room)s of building %(n)d exists in units %(units)s. Add the "
+                        "unit (单元) to the file.") % {
+                        "room": row.room, "n": row.building,
+                        "units": "、".join(map(str, units))}, "unit"
+                unit = units[0] if units else 1
+            existing = self.households.get((building_ref[1], unit, row.room))
+            if existing is not None:
+                return ("h", existing), None, ""
+        return ("nh", building_ref, unit or 1, row.room), None, ""
+
+    def _building(self, row: RowValues) -> tuple[tuple | None, str | None, str]:
+        """(building_ref, None, "") or (None, message, column key)."""
         grid_id = None
         if row.grid:
             grid_id = self.grid_for(row.grid)
@@ -124,32 +153,16 @@ class Placer:
                 "There are several buildings numbered %(n)d in %(area)s (estates: "
                 "%(estates)s). Add a 小区 (estate) or 网格 (grid) column to say which.") % {
                 "n": row.building, "area": self.area.name, "estates": estates}, "building"
-        unit = row.unit
         if candidates:
-            building_ref: tuple = ("b", candidates[0].id)
-            if unit is None:
-                # No unit in the file: the room says which, if only one unit has it.
-                units = sorted(self.units.get((candidates[0].id, row.room), ()))
-                if len(units) > 1:
-                    return None, _(
-                        "Room %(room)s of building %(n)d exists in units %(units)s. Add the "
-                        "unit (单元) to the file.") % {
-                        "room": row.room, "n": row.building,
-                        "units": "、".join(map(str, units))}, "unit"
-                unit = units[0] if units else 1
-            existing = self.households.get((candidates[0].id, unit, row.room))
-            if existing is not None:
-                return ("h", existing), None, ""
-        else:
-            if grid_id is None and len(self.grid_ids) == 1:
-                grid_id = next(iter(self.grid_ids))
-            if grid_id is None:
-                return None, _(
-                    "Building %(n)d is not registered in %(area)s, and fangkong cannot tell "
-                    "which grid it belongs to. Import into the grid, or add a 网格 (grid) "
-                    "column.") % {"n": row.building, "area": self.area.name}, "building"
-            building_ref = ("nb", grid_id, row.estate, row.building)
-        return ("nh", building_ref, unit or 1, row.room), None, ""
+            return ("b", candidates[0].id), None, ""
+        if grid_id is None and len(self.grid_ids) == 1:
+            grid_id = next(iter(self.grid_ids))
+        if grid_id is None:
+            return None, _(
+                "Building %(n)d is not registered in %(area)s, and fangkong cannot tell "
+                "which grid it belongs to. Import into the grid, or add a 网格 (grid) "
+                "column.") % {"n": row.building, "area": self.area.name}, "building"
+        return ("nb", grid_id, row.estate, row.building), None, ""
 
 
 def _same_estate(a: str, b: str) -> bool:

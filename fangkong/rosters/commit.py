@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import date
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -79,15 +79,25 @@ def commit(roster_import: RosterImport, *, progress: Progress) -> None:
     try:
         with sqlite_fk_off(big), transaction.atomic():
             _write(roster_import, staged, big=big, progress=progress)
+    except IntegrityError:
+        # A planned new ID number or room was registered by someone else meanwhile: the
+        # unique indexes refuse it, and the whole transaction is gone.
+        _back_to_preview(roster_import, _(
+            "The registry has changed since the preview (someone registered some of the "
+            "people or rooms of this file meanwhile). Nothing was imported. Check the file "
+            "again to see the current differences."), stale=True)
     except Stale as exc:
-        roster_import.status = ImportStatus.READY
-        roster_import.message = str(exc)
-        roster_import.save(update_fields=["status", "message"])
-        return
+        _back_to_preview(roster_import, str(exc), stale=True)
     except CommitCancelled:
-        roster_import.status = ImportStatus.READY
-        roster_import.message = _("The import was cancelled; nothing was changed.")
-        roster_import.save(update_fields=["status", "message"])
+        _back_to_preview(roster_import, _("The import was stopped; nothing was changed."),
+                         stale=False)
+
+
+def _back_to_preview(roster_import: RosterImport, message: str, *, stale: bool) -> None:
+    roster_import.status = ImportStatus.READY
+    roster_import.message = message
+    roster_import.stale = stale
+    roster_import.save(update_fields=["status", "message", "stale"])
 
 
 def _write(roster_import: RosterImport, staged: list[tuple], *, big: bool,
@@ -96,11 +106,8 @@ def _write(roster_import: RosterImport, staged: list[tuple], *, big: bool,
     updates = [s for s in staged if s[0] == "u"]
     new_rows = [s for s in staged if s[0] == "n"]
     total = len(staged)
-    # 1. Is the plan still true?
-    planned_ids = [s[10] for s in new_rows if s[10]]
-    taken = 0
-    for i in range(0, len(planned_ids), 2000):
-        taken += Resident.objects.filter(id_number_index__in=planned_ids[i:i + 2000]).count()
+    # 1. Is the plan still true? Planned updates must find the version the preview saw
+    # (planned new rows are checked by the unique indexes as they are written).
     versions: dict[int, int] = {}
     before: dict[int, dict] = {}
     update_ids = [s[2] for s in updates]
@@ -110,10 +117,10 @@ def _write(roster_import: RosterImport, staged: list[tuple], *, big: bool,
             versions[row["pk"]] = row["version"]
             before[row["pk"]] = row
     changed = sum(1 for s in updates if versions.get(s[2]) != s[3])
-    if taken or changed:
+    if changed:
         raise Stale(_("The registry has changed since the preview (%(n)d of the residents in "
-                      "this file were registered or edited meanwhile). Check the file again "
-                      "to see the current differences.") % {"n": taken + changed})
+                      "this file were edited meanwhile). Nothing was imported. Check the file "
+                      "again to see the current differences.") % {"n": changed})
 
     # 2. Buildings and households the plan needs.
     building_refs: dict[tuple, int] = {}
@@ -234,8 +241,9 @@ def _write(roster_import: RosterImport, staged: list[tuple], *, big: bool,
     counts = dict(roster_import.counts)
     roster_import.status = ImportStatus.DONE
     roster_import.message = ""
+    roster_import.stale = False
     roster_import.committed_at = now
-    roster_import.save(update_fields=["status", "message", "committed_at"])
+    roster_import.save(update_fields=["status", "message", "stale", "committed_at"])
     audit_record(by=roster_import.created_by, action=AuditAction.ROSTER_IMPORT,
                  object_type="roster_import", object_id=roster_import.pk,
                  object_label=roster_import.filename, area_path=roster_import.area.path,

@@ -62,6 +62,8 @@ class RosterImport(models.Model):
     job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True,
                             related_name="+")
     message = models.TextField(blank=True)  # why it failed or could not be committed
+    # The registry changed since the preview: the file must be checked again to commit.
+    stale = models.BooleanField(default=False)
     # The uploader's language: the background steps write the problems in it.
     language = models.CharField(max_length=16, default="zh-hans")
     committed_at = models.DateTimeField(null=True, blank=True)
