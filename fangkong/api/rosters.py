@@ -42,6 +42,8 @@ class ImportOut(Schema):
                                     "committing, done, undoing, undone, discarded, cancelled, "
                                     "failed")
     busy: bool
+    stale: bool = Field(description="the registry changed since the preview: post the "
+                                    "mapping again to check the file again")
     message: str
     format: str
     encoding: str
@@ -89,7 +91,8 @@ def _out(roster_import: RosterImport) -> dict[str, Any]:
     return {
         "id": roster_import.pk, "area_id": roster_import.area_id,
         "filename": roster_import.filename, "status": roster_import.status,
-        "busy": roster_import.busy, "message": roster_import.message,
+        "busy": roster_import.busy, "stale": roster_import.stale,
+        "message": roster_import.message,
         "format": roster_import.format, "encoding": roster_import.encoding,
         "columns": roster_import.columns, "mapping": roster_import.mapping,
         "data_rows": roster_import.data_rows, "counts": roster_import.counts,

@@ -522,6 +522,11 @@ class _RowReader:
                             "building column says %(building)d.") % {
                             "text": text[:20], "room_building": notation.building,
                             "building": building})
+                    if notation.unit and unit is not None and notation.unit != unit:
+                        self._problem(problems, "room", _(
+                            "The room “%(text)s” says unit %(room_unit)d, but the unit column "
+                            "says %(unit)d.") % {"text": text[:20], "room_unit": notation.unit,
+                                                 "unit": unit})
                     building = notation.building
                     unit = notation.unit or unit
                     room = notation.room

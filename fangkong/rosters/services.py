@@ -160,6 +160,9 @@ def roster_import_commit(*, by, roster_import: RosterImport) -> None:  # noqa: A
     """The user chose "import all valid rows": queue the commit."""
     _require_import(by, roster_import)
     _require_status(roster_import, ImportStatus.READY)
+    if roster_import.stale:
+        raise ValidationError(_("The registry has changed since this preview. Check the file "
+                                "again first."))
     roster_import.status = ImportStatus.COMMITTING
     roster_import.message = ""
     _enqueue(roster_import, "commit", by)

@@ -215,3 +215,8 @@ def test_a_name_with_a_middle_dot_alone_in_a_row_is_not_skipped():
 def test_relations(word, relation):
     result = read({"name": "赵六", "room": "3-2-501", "relation": word})
     assert result.relation == relation
+
+
+def test_a_full_room_notation_whose_unit_disagrees_with_the_unit_column_is_refused():
+    message = problems(read({"name": "赵六", "unit": "1", "room": "3-2-501"}))["房号"]
+    assert "unit 2" in message

@@ -186,9 +186,11 @@ def test_commit_writes_nothing_when_the_registry_changed_since_the_preview(
     other = preview(community_secretary, community, roster(person(8, grid=grid_name)))
     commit(community_secretary, other)
     ri = commit(community_secretary, ri)
-    assert ri.status == ImportStatus.READY
+    assert ri.status == ImportStatus.READY and ri.stale
     assert "changed since the preview" in ri.message
     assert not Resident.objects.filter(name="测试7").exists()
+    with pytest.raises(ValidationError, match="Check the file again"):
+        services.roster_import_commit(by=community_secretary, roster_import=ri)
 
 
 def test_invalid_rows_are_reported_and_left_out(community_secretary, community, grid_name):

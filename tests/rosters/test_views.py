@@ -521,7 +521,9 @@ def test_only_the_uploader_or_a_secretary_downloads_the_rows_with_problems(
     assert make_client(worker).get(reverse("rosters:errors", args=[mine.pk])).status_code in (
         200, 302)
     theirs = preview(community_secretary, community_secretary.area, _roster())
-    assert make_client(worker).get(
-        reverse("rosters:errors", args=[theirs.pk])).status_code == 403
+    refused = make_client(worker).get(reverse("rosters:errors", args=[theirs.pk]))
+    assert refused.status_code == 403
+    assert _zh("Only the person who uploaded the file, or the community secretary, can "
+               "download its rows.") in _text(refused)
     assert make_client(community_secretary).get(
         reverse("rosters:errors", args=[mine.pk])).status_code in (200, 302)
