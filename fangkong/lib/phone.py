@@ -98,6 +98,9 @@ def parse_phone(raw: str) -> PhoneNumber:
     :data:`MAX_INPUT_LENGTH` characters and control characters (NUL, ...) other than
     surrounding whitespace are refused. Raises :class:`PhoneError`.
     """
+    if len(raw) == 11 and raw.isascii() and _MOBILE.fullmatch(raw):
+        # The common case, typed exactly: a roster import meets it a million times.
+        return PhoneNumber(number=raw, kind="mobile")
     if len(raw) > MAX_INPUT_LENGTH:
         raise _error(
             "length",

@@ -2,8 +2,9 @@
 
 The commit writes exactly the plan the user saw. If the registry changed since the
 preview (a planned new ID number got registered, a planned update's resident was edited),
-it writes nothing and asks for a fresh check. Every row written is recorded in
-`ImportChange`, so that the whole import can be undone while nobody has changed those
+it writes nothing and asks for a fresh check. Every row written is recorded:
+the ids created as ranges on the import, each update in `ImportChange` with a sealed
+snapshot, so that the whole import can be undone while nobody has changed those
 residents since.
 """
 
@@ -167,7 +168,6 @@ def _write(roster_import: RosterImport, staged: list[tuple], *, big: bool,
         household_grid[hid] = building.grid_id
         hh_rows.append((hid, bid, unit, room, household_label(building.name, unit, room), "",
                         *scopes[building.grid_id]))
-        changes.append((roster_import.pk, "household", hid, ChangeAction.CREATED, 1, None))
     bulk_insert(Household._meta.db_table, HOUSEHOLD_COLS, hh_rows)
 
     def household_of(ref: tuple) -> int:
@@ -190,8 +190,6 @@ def _write(roster_import: RosterImport, staged: list[tuple], *, big: bool,
                              s[12], s[13], s[14], s[15], s[16], "", "", s[17], "active", now,
                              now, 1, *scopes[household_grid[hid]]))
                 tag_rows.extend((rid, tag_ids[slug]) for slug in s[18] if slug in tag_ids)
-                changes.append((roster_import.pk, "resident", rid, ChangeAction.CREATED, 1,
-                                None))
             bulk_insert(Resident._meta.db_table, RESIDENT_COLS, rows)
             done += len(rows)
             if not progress(done, total):
@@ -233,6 +231,9 @@ def _write(roster_import: RosterImport, staged: list[tuple], *, big: bool,
                 raise CommitCancelled
         bulk_insert(Resident.tags.through._meta.db_table, ("resident_id", "tag_id"), tag_rows)
     bulk_insert(ImportChange._meta.db_table, CHANGE_COLS, changes)
+    # Created rows are recorded as ranges of ids (the ids were reserved in blocks): a
+    # million residents are a few numbers, not a million rows.
+    roster_import.created = {"resident": id_ranges(ids), "household": id_ranges(hh_ids)}
     if big:
         analyze(tables)
     # The grids rows went to, and the grids moved residents left.
@@ -243,7 +244,8 @@ def _write(roster_import: RosterImport, staged: list[tuple], *, big: bool,
     roster_import.message = ""
     roster_import.stale = False
     roster_import.committed_at = now
-    roster_import.save(update_fields=["status", "message", "stale", "committed_at"])
+    roster_import.save(update_fields=["status", "message", "stale", "committed_at",
+                                      "created"])
     audit_record(by=roster_import.created_by, action=AuditAction.ROSTER_IMPORT,
                  object_type="roster_import", object_id=roster_import.pk,
                  object_label=roster_import.filename, area_path=roster_import.area.path,
@@ -259,27 +261,47 @@ def _plain(value: object) -> object:
     return value
 
 
+def id_ranges(ids: list[int]) -> list[list[int]]:
+    """[[first, last], ...] of consecutive runs of `ids`."""
+    ranges: list[list[int]] = []
+    for pk in sorted(ids):
+        if ranges and pk == ranges[-1][1] + 1:
+            ranges[-1][1] = pk
+        else:
+            ranges.append([pk, pk])
+    return ranges
+
+
+def _windows(ranges: list[list[int]], size: int = 5000) -> list[tuple[int, int]]:
+    """The ranges cut into windows of at most `size` ids (bounded queries and deletes)."""
+    return [(a, min(a + size - 1, last)) for first, last in ranges
+            for a in range(first, last + 1, size)]
+
+
 def undo_blockers(roster_import: RosterImport) -> list[str]:
     """Why the import cannot be undone now (empty when it can): residents it wrote that
     someone has changed since, or that other records now depend on."""
     rows = ImportChange.objects.filter(roster_import=roster_import, object_type="resident")
     expected = dict(rows.values_list("object_id", "version_after"))
     ids = list(expected)
-    changed, missing = [], 0
-    found: set[int] = set()
+    changed: list[str] = []
+    found = 0
     for i in range(0, len(ids), 2000):
         for pk, name, version in Resident.objects.filter(pk__in=ids[i:i + 2000]).values_list(
                 "pk", "name", "version"):
-            found.add(pk)
+            found += 1
             if version != expected[pk]:
                 changed.append(name)
-    missing = len(ids) - len(found)
-    created = list(rows.filter(action=ChangeAction.CREATED).values_list("object_id", flat=True))
+    missing = len(ids) - found
+    created = roster_import.created.get("resident", [])
     linked = 0
-    for i in range(0, len(created), 2000):
-        chunk = created[i:i + 2000]
-        linked += Proxy.objects.filter(resident_id__in=chunk).count()
-        linked += ContactPhone.objects.filter(resident_id__in=chunk).count()
+    for first, last in _windows(created):
+        window = Resident.objects.filter(pk__range=(first, last))
+        found = window.count()
+        missing += last - first + 1 - found
+        changed.extend(window.exclude(version=1).values_list("name", flat=True)[:5])
+        linked += Proxy.objects.filter(resident__pk__range=(first, last)).count()
+        linked += ContactPhone.objects.filter(resident__pk__range=(first, last)).count()
     problems = []
     if changed:
         problems.append(ngettext(
@@ -320,8 +342,7 @@ def _undo(roster_import: RosterImport, *, by) -> None:  # noqa: ANN001
     ring = crypto.keyring()
     changes = ImportChange.objects.filter(roster_import=roster_import)
     grids: set[int] = set()
-    created = list(changes.filter(object_type="resident", action=ChangeAction.CREATED)
-                   .values_list("object_id", flat=True))
+    created = roster_import.created.get("resident", [])
     now = timezone.now()
     for row in changes.filter(object_type="resident", action=ChangeAction.UPDATED).values(
             "object_id", "version_after", "before"):
@@ -337,31 +358,26 @@ def _undo(roster_import: RosterImport, *, by) -> None:  # noqa: ANN001
         if tags_add:
             Resident.tags.through.objects.filter(resident_id=row["object_id"],
                                                  tag__slug__in=tags_add).delete()
-    for i in range(0, len(created), 2000):
-        chunk = created[i:i + 2000]
-        grids.update(Resident.objects.filter(pk__in=chunk).values_list("grid_id", flat=True)
-                     .distinct())
-        Resident.tags.through.objects.filter(resident_id__in=chunk).delete()
+    counts: dict[str, int] = defaultdict(int)
+    for first, last in _windows(created):
+        window = Resident.objects.filter(pk__range=(first, last))
+        grids.update(window.values_list("grid_id", flat=True).distinct())
+        Resident.tags.through.objects.filter(resident__pk__range=(first, last)).delete()
         try:
-            Resident.objects.filter(pk__in=chunk).delete()
+            counts["resident_created"] += window.delete()[1].get(Resident._meta.label, 0)
         except ProtectedError as exc:
             raise _Blocked([_("Other records (such as follow-up answers) now refer to "
                               "residents of this import.")]) from exc
-    households = list(changes.filter(object_type="household").values_list("object_id",
-                                                                           flat=True))
-    buildings = list(changes.filter(object_type="building").values_list("object_id", flat=True))
     # Rooms and buildings the import created go too, unless someone has moved in since.
-    for i in range(0, len(households), 2000):
-        chunk = households[i:i + 2000]
-        Household.objects.filter(pk__in=chunk).annotate(n=Count("residents")).filter(
-            n=0).delete()
-    Building.objects.filter(pk__in=buildings).annotate(n=Count("households")).filter(
-        n=0).delete()
+    for first, last in _windows(roster_import.created.get("household", [])):
+        counts["household_created"] += Household.objects.filter(
+            pk__range=(first, last)).annotate(n=Count("residents")).filter(n=0).delete()[0]
+    buildings = list(changes.filter(object_type="building").values_list("object_id", flat=True))
+    counts["building_created"] = Building.objects.filter(pk__in=buildings).annotate(
+        n=Count("households")).filter(n=0).delete()[0]
+    counts["resident_updated"] = changes.filter(object_type="resident",
+                                                action=ChangeAction.UPDATED).count()
     stats_refresh(grid_ids={g for g in grids if g})
-    counts = defaultdict(int)
-    for object_type, action, n in changes.values_list("object_type", "action").annotate(
-            n=Count("id")).order_by():
-        counts[f"{object_type}_{action}"] = n
     roster_import.status = ImportStatus.UNDONE
     roster_import.message = ""
     roster_import.undone_at = now

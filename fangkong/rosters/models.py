@@ -66,6 +66,9 @@ class RosterImport(models.Model):
     stale = models.BooleanField(default=False)
     # The uploader's language: the background steps write the problems in it.
     language = models.CharField(max_length=16, default="zh-hans")
+    # What the commit created, as ranges of ids: {"resident": [[first, last], ...],
+    # "household": [...]}. Updates and new buildings are ImportChange rows.
+    created = models.JSONField(default=dict, blank=True)
     committed_at = models.DateTimeField(null=True, blank=True)
     undone_at = models.DateTimeField(null=True, blank=True)
     undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,

@@ -155,7 +155,10 @@ def test_undo_removes_what_the_import_added(community_secretary, community, grid
     before = (Resident.objects.count(), Household.objects.count(), Building.objects.count())
     ri = commit(community_secretary, preview(community_secretary, community,
                                              roster(person(5, grid=grid_name))))
-    assert ImportChange.objects.filter(roster_import=ri).count() == 3
+    resident = Resident.objects.get(name="测试5")
+    assert ri.created == {"resident": [[resident.pk, resident.pk]],
+                          "household": [[resident.household_id, resident.household_id]]}
+    assert ImportChange.objects.filter(roster_import=ri, object_type="building").count() == 1
     services.roster_import_undo(by=community_secretary, roster_import=ri)
     run_jobs()
     ri.refresh_from_db()
