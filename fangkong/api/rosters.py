@@ -118,7 +118,8 @@ def import_start(request: HttpRequest, file: File[UploadedFile],
 def import_detail(request: HttpRequest, import_id: int) -> dict:
     """An import's state, its columns and mapping, its counts (after the check) and
     progress while a step runs."""
-    return _out(import_for_user(_importer(request), import_id))
+    return _out(services.roster_import_reconcile(import_for_user(_importer(request),
+                                                                 import_id)))
 
 
 @router.get("/imports/{import_id}/problems",

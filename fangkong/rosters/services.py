@@ -25,7 +25,7 @@ from fangkong.accounts.roles import Can, can
 from fangkong.audit.models import AuditAction
 from fangkong.audit.services import audit_record
 from fangkong.jobs.dispatch import job_enqueue
-from fangkong.jobs.models import Job
+from fangkong.jobs.models import Job, JobState
 from fangkong.lib.encoding import ENCODINGS
 from fangkong.lib.spreadsheets.read import Sheet, SheetError, header_names, header_rows, read_sheet
 from fangkong.places.models import AreaKind
@@ -198,6 +198,27 @@ def roster_import_undo(*, by, roster_import: RosterImport) -> None:  # noqa: ANN
     roster_import.status = ImportStatus.UNDOING
     roster_import.message = ""
     _enqueue(roster_import, "undo", by)
+
+
+def roster_import_reconcile(roster_import: RosterImport) -> RosterImport:
+    """An import whose background step ended without saying how (its worker died and the
+    job was given up) goes back to where the user can act again: nothing was changed,
+    since every step writes in one transaction or not at all."""
+    job = roster_import.job
+    if not roster_import.busy or job is None or job.state in (JobState.QUEUED,
+                                                                JobState.RUNNING):
+        return roster_import
+    back = {ImportStatus.INSPECTING: ImportStatus.FAILED,
+            ImportStatus.ANALYSING: ImportStatus.MAPPING,
+            ImportStatus.COMMITTING: ImportStatus.READY,
+            ImportStatus.UNDOING: ImportStatus.DONE}[roster_import.status]
+    updated = RosterImport.objects.filter(pk=roster_import.pk,
+                                          status=roster_import.status).update(
+        status=back, message=_("The work on this file stopped unexpectedly; nothing was "
+                               "changed. Try again."))
+    if updated:
+        roster_import.refresh_from_db()
+    return roster_import
 
 
 # --- the work, in the background ------------------------------------------------------

@@ -114,7 +114,7 @@ def _earlier(user, roster_import):  # noqa: ANN001, ANN202
 @login_required
 @require_GET
 def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
-    roster_import = import_for_user(request.user, import_id)
+    roster_import = services.roster_import_reconcile(import_for_user(request.user, import_id))
     context = _context(request, roster_import)
     if request.headers.get("HX-Request") and request.GET.get("poll"):
         if roster_import.busy:

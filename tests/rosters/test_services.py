@@ -325,3 +325,18 @@ def test_the_purge_deletes_ended_files_and_expires_waiting_imports(community_sec
     assert not ImportBlob.objects.filter(roster_import__in=[waiting, done]).exists()
     assert ImportBlob.objects.filter(roster_import=fresh).exists()
     assert RosterImport.objects.get(pk=done.pk).status == ImportStatus.DONE
+
+
+def test_an_import_whose_worker_died_goes_back_to_where_the_user_can_act(
+        community_secretary, community, grid_name):
+    ri = start(community_secretary, community, roster(person(40, grid=grid_name)))
+    services.roster_import_set_mapping(by=community_secretary, roster_import=ri,
+                                       mapping=ri.mapping)
+    ri.refresh_from_db()
+    assert ri.status == ImportStatus.ANALYSING
+    services.roster_import_reconcile(ri)  # the job is still queued: nothing to do
+    assert ri.status == ImportStatus.ANALYSING
+    Job.objects.filter(pk=ri.job_id).update(state="failed")  # given up after a lost lease
+    ri.refresh_from_db()
+    services.roster_import_reconcile(ri)
+    assert ri.status == ImportStatus.MAPPING and "stopped unexpectedly" in ri.message
