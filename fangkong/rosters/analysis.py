@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.utils.translation import gettext as _
 
 from fangkong.lib.address import chinese_number
@@ -184,13 +186,33 @@ class Matcher:
 
     def by_id_numbers(self, indexes: list[str]) -> dict[str, dict]:
         found: dict[str, dict] = {}
-        for i in range(0, len(indexes), LOOKUP_CHUNK):
-            chunk = indexes[i:i + LOOKUP_CHUNK]
-            for values in Resident.objects.filter(id_number_index__in=chunk).values(
-                    *_MATCH_FIELDS):
+        for pks in self._registered(indexes):
+            for values in Resident.objects.filter(pk__in=pks).values(*_MATCH_FIELDS):
                 found[values["id_number_index"]] = values
         self._add_scope_and_tags(found.values())
         return found
+
+    @staticmethod
+    def _registered(indexes: list[str]) -> Iterator[list[int]]:
+        """Ids of the residents with these blind indexes, chunk by chunk. Most rows of a
+        roster are new, so this narrow lookup comes first; on PostgreSQL it sends one
+        array, not thousands of parameters."""
+        table = Resident._meta.db_table
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                for i in range(0, len(indexes), 20_000):
+                    cursor.execute(f"SELECT id FROM {table} "  # noqa: S608
+                                   "WHERE id_number_index = ANY(%s)",
+                                   [indexes[i:i + 20_000]])
+                    pks = [row[0] for row in cursor.fetchall()]
+                    if pks:
+                        yield pks
+                return
+        for i in range(0, len(indexes), LOOKUP_CHUNK):
+            pks = list(Resident.objects.filter(id_number_index__in=indexes[i:i + LOOKUP_CHUNK])
+                       .values_list("pk", flat=True))
+            if pks:
+                yield pks
 
     def without_id_number(self, grid_ids: set[int]) -> dict[tuple, dict]:
         """Residents of the area without an ID number, by (name, phone index, household)."""
