@@ -68,6 +68,11 @@ def checks_deferred(tables: Sequence[str]) -> Iterator[None]:
             cursor.execute(f'DROP INDEX "{name}"')
     yield
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Index builds sort the whole table: in memory rather than in temporary files
+            # (the default, 64 MB, spills at a few hundred thousand rows). For this
+            # transaction only.
+            cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         if foreign:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for _name, sql in indexes:
