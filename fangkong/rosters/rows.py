@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -92,35 +92,6 @@ RELATIONS = {
 }
 
 
-@dataclass(slots=True)
-class _Values:
-    """RowValues while a row is being read (mutable)."""
-
-    row: int
-    name: str
-    initials: str
-    pinyin: str
-    gender: str | None = None
-    birth_date: date | None = None
-    id_sealed: bytes | None = None
-    id_index: str | None = None
-    id_masked: str = ""
-    phone_sealed: bytes | None = None
-    phone_index: str | None = None
-    phone_masked: str = ""
-    phone_last4: str = ""
-    phone_kind: str = ""
-    estate: str = ""  # from an estate (小区) column: a building must be in that estate
-    estate_hint: str = ""  # read off an address: used to tell buildings apart, if it can
-    building: int | None = None
-    unit: int | None = None  # None: not given (the room decides, else unit 1)
-    room: str | None = None
-    grid: str = ""
-    relation: str | None = None
-    remarks: str | None = None
-    tags: tuple[str, ...] | None = None
-
-
 class RowValues(NamedTuple):
     """A readable row. `None` means the file says nothing (the column is absent or the
     cell empty): an update leaves that field as it is. A named tuple: it crosses from the
@@ -149,6 +120,14 @@ class RowValues(NamedTuple):
     relation: str | None = None
     remarks: str | None = None
     tags: tuple[str, ...] | None = None
+
+
+# RowValues while a row is being read: the same fields, mutable.
+_Values = make_dataclass(
+    "_Values", [(name, RowValues.__annotations__[name],
+                 field(default=RowValues._field_defaults[name]))
+                if name in RowValues._field_defaults else (name, RowValues.__annotations__[name])
+                for name in RowValues._fields], slots=True)
 
 
 @dataclass(slots=True)
@@ -272,7 +251,7 @@ class _RowReader:
             return None
         return text or None
 
-    def _name(self, texts: dict, values: _Values, problems: RowProblems) -> None:
+    def _name(self, texts: dict, values, problems: RowProblems) -> None:
         if "name" not in self.columns:
             return
         text = self._text(texts, "name", problems)
@@ -296,7 +275,7 @@ class _RowReader:
             values.initials = name_initials(name)
             values.pinyin = pinyin_full(name)
 
-    def _id_number(self, texts: dict, values: _Values, problems: RowProblems) -> None:
+    def _id_number(self, texts: dict, values, problems: RowProblems) -> None:
         if "id_number" not in self.columns:
             return
         raw = texts.get("id_number")
@@ -350,7 +329,7 @@ class _RowReader:
         values.gender = info.gender
         values.birth_date = info.birth_date
 
-    def _phone(self, texts: dict, values: _Values, problems: RowProblems) -> None:
+    def _phone(self, texts: dict, values, problems: RowProblems) -> None:
         if "phone" not in self.columns:
             return
         raw = texts.get("phone")
@@ -377,7 +356,7 @@ class _RowReader:
         values.phone_last4 = phone_last4(phone.number)
         values.phone_kind = phone.kind
 
-    def _gender_and_birth(self, texts: dict, values: _Values, problems: RowProblems) -> None:
+    def _gender_and_birth(self, texts: dict, values, problems: RowProblems) -> None:
         if "gender" in self.columns:
             text = self._text(texts, "gender", problems)
             if text is not None:
@@ -458,7 +437,7 @@ class _RowReader:
                 % {"text": text[:20]})
             return None
 
-    def _place(self, texts: dict, values: _Values, problems: RowProblems) -> None:
+    def _place(self, texts: dict, values, problems: RowProblems) -> None:
         building = unit = None
         room = None
         estate = hint = ""
@@ -558,7 +537,7 @@ class _RowReader:
         if "grid" in self.columns:
             values.grid = self._text(texts, "grid", problems) or ""
 
-    def _others(self, texts: dict, values: _Values, problems: RowProblems) -> None:
+    def _others(self, texts: dict, values, problems: RowProblems) -> None:
         if "relation" in self.columns:
             text = self._text(texts, "relation", problems)
             if text is not None:

@@ -8,7 +8,6 @@ from datetime import date
 import pytest
 
 from fangkong.lib import crypto
-from fangkong.places.models import AreaKind
 from fangkong.residents.models import Resident
 from fangkong.residents.personal import ID_NUMBER
 from fangkong.rosters.models import ImportStatus
@@ -20,13 +19,8 @@ HEADER = ["序号", "姓名", "身份证号", "联系电话", "楼栋", "单元"
 
 
 @pytest.fixture
-def community(community_secretary):
-    return community_secretary.area
-
-
-@pytest.fixture
-def grid(city, community):
-    return next(g for g in city.areas(AreaKind.GRID) if g.parent_id == community.pk).name
+def grid(grid_name):
+    return grid_name
 
 
 def row(n: int, grid: str, **changes) -> list:  # noqa: ANN003

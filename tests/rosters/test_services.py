@@ -32,16 +32,6 @@ def person(seq: int, *, name: str = "", building: int = 90, room: str = "101",
             phone or f"1380000{seq:04d}", str(building), "1", room, grid, remarks]
 
 
-@pytest.fixture
-def community(community_secretary):
-    return community_secretary.area
-
-
-@pytest.fixture
-def grid_name(city, community):
-    return next(g for g in city.areas(AreaKind.GRID) if g.parent_id == community.pk).name
-
-
 def roster(*rows: list) -> bytes:
     return csv_bytes([["幸福社区居民信息登记表"], HEADER, *rows, ["合计", "", "", "", "", "", "", ""]])
 
