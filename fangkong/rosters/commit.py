@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import date
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -72,11 +72,16 @@ def _grid_scopes(grid_ids: set[int]) -> dict[int, tuple[int, int, int, int]]:
     return scopes
 
 
+def big_commit(new_residents: int) -> bool:
+    """Whether indexes and foreign keys are checked once after writing, not row by row:
+    for many new residents that outnumber the registry (a first import of a district)."""
+    return new_residents >= BIG_COMMIT and new_residents >= Resident.objects.count()
+
+
 def commit(roster_import: RosterImport, *, progress: Progress) -> None:
     """Write the staged plan; sets the import DONE, or back to READY with the reason."""
     staged = list(stage_get(roster_import))
-    new_rows = [s for s in staged if s[0] == "n"]
-    big = len(new_rows) >= BIG_COMMIT and len(new_rows) >= Resident.objects.count()
+    big = big_commit(sum(1 for s in staged if s[0] == "n"))
     try:
         with sqlite_fk_off(big), transaction.atomic():
             _write(roster_import, staged, big=big, progress=progress)
@@ -158,26 +163,28 @@ def _write(roster_import: RosterImport, staged: list[tuple], *, big: bool,
         building_rows[building.pk] = building
         changes.append((roster_import.pk, "building", building.pk, ChangeAction.CREATED, 1,
                         None))
-    hh_ids = reserve_ids(Household, len(needed_households))
-    hh_rows = []
-    for hid, ref in zip(hh_ids, needed_households, strict=True):
-        _nh, bref, unit, room = ref
-        bid = bref[1] if bref[0] == "b" else building_refs[bref]
-        building = building_rows[bid]
-        household_refs[ref] = hid
-        household_grid[hid] = building.grid_id
-        hh_rows.append((hid, bid, unit, room, household_label(building.name, unit, room), "",
-                        *scopes[building.grid_id]))
-    bulk_insert(Household._meta.db_table, HOUSEHOLD_COLS, hh_rows)
-
     def household_of(ref: tuple) -> int:
         return ref[1] if ref[0] == "h" else household_refs[ref]
 
     tag_ids = dict(Tag.objects.values_list("slug", "pk"))
     tag_rows: list[tuple[int, int]] = []
-    tables = [Resident._meta.db_table, Resident.tags.through._meta.db_table]
+    tables = [Resident._meta.db_table, Resident.tags.through._meta.db_table,
+              Household._meta.db_table]
+    # The database's own form of the timestamp, once (SQLite stores text).
+    now_db = connection.ops.adapt_datetimefield_value(now)
     done = 0
     with checks_deferred(tables) if big else nullcontext():
+        hh_ids = reserve_ids(Household, len(needed_households))
+        hh_rows = []
+        for hid, ref in zip(hh_ids, needed_households, strict=True):
+            _nh, bref, unit, room = ref
+            bid = bref[1] if bref[0] == "b" else building_refs[bref]
+            building = building_rows[bid]
+            household_refs[ref] = hid
+            household_grid[hid] = building.grid_id
+            hh_rows.append((hid, bid, unit, room, household_label(building.name, unit, room),
+                            "", *scopes[building.grid_id]))
+        bulk_insert(Household._meta.db_table, HOUSEHOLD_COLS, hh_rows)
         # 3. New residents, with ids reserved up front.
         ids = reserve_ids(Resident, len(new_rows))
         for start in range(0, len(new_rows), BATCH):
@@ -187,9 +194,10 @@ def _write(roster_import: RosterImport, staged: list[tuple], *, big: bool,
                 hid = household_of(s[2])
                 rows.append((rid, hid, s[3], s[4], s[5], s[6], s[7],
                              date.fromordinal(s[8]) if s[8] else None, s[9], s[10], s[11],
-                             s[12], s[13], s[14], s[15], s[16], "", "", s[17], "active", now,
-                             now, 1, *scopes[household_grid[hid]]))
-                tag_rows.extend((rid, tag_ids[slug]) for slug in s[18] if slug in tag_ids)
+                             s[12], s[13], s[14], s[15], s[16], "", "", s[17], "active",
+                             now_db, now_db, 1, *scopes[household_grid[hid]]))
+                if s[18]:
+                    tag_rows.extend((rid, tag_ids[slug]) for slug in s[18] if slug in tag_ids)
             bulk_insert(Resident._meta.db_table, RESIDENT_COLS, rows)
             done += len(rows)
             if not progress(done, total):

@@ -330,3 +330,26 @@ def test_an_import_whose_worker_died_goes_back_to_where_the_user_can_act(
     ri.refresh_from_db()
     services.roster_import_reconcile(ri)
     assert ri.status == ImportStatus.MAPPING and "stopped unexpectedly" in ri.message
+
+
+def test_the_big_commit_path_checks_indexes_and_foreign_keys_once(
+        monkeypatch, community_secretary, community, grid_name):
+    from fangkong.lib import bulk
+    from fangkong.rosters import commit as committing
+
+    monkeypatch.setattr(committing, "big_commit", lambda new: True)
+    tables = ("residents_resident", "places_household")
+    before = {t: sorted(n for n, _ in bulk.secondary_indexes(t)) for t in tables}
+    ri = commit(community_secretary, preview(community_secretary, community,
+                                             roster(person(50, grid=grid_name),
+                                                    person(51, grid=grid_name, room="102"))))
+    assert ri.status == ImportStatus.DONE, ri.message
+    assert {t: sorted(n for n, _ in bulk.secondary_indexes(t)) for t in tables} == before
+    assert Resident.objects.filter(name__in=["测试50", "测试51"]).count() == 2
+    # A clash found only when the unique index is rebuilt still rolls everything back.
+    again = preview(community_secretary, community, roster(person(52, grid=grid_name)))
+    commit(community_secretary, preview(community_secretary, community,
+                                        roster(person(52, grid=grid_name))))
+    again = commit(community_secretary, again)
+    assert again.status == ImportStatus.READY and again.stale
+    assert {t: sorted(n for n, _ in bulk.secondary_indexes(t)) for t in tables} == before
