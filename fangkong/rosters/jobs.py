@@ -25,6 +25,9 @@ PERIODIC["rosters.purge"] = timedelta(hours=6)
 def _step(job: Job, run, *, cancelled_status: str) -> dict:  # noqa: ANN001
     roster_import = RosterImport.objects.select_related("area", "created_by").get(
         pk=job.payload["import"])
+    if roster_import.job_id != job.pk or not roster_import.busy:
+        # A step queued before the import moved on (or was superseded): nothing to do.
+        return {"status": roster_import.status, "skipped": True}
 
     def progress(done: int, total: int) -> bool:
         return job_progress(job, done=done, total=total)

@@ -3,7 +3,9 @@
 The steps a person takes (`roster_import_*` with `by=`) check the right and the area and
 queue the work; the work itself (`import_inspect`, `import_analyse` here, `commit` and
 `undo` in fangkong/rosters/commit.py) runs in the background worker
-(fangkong/rosters/jobs.py) with progress and cancellation. A commit is one transaction: every valid row, or nothing.
+(fangkong/rosters/jobs.py) with progress and cancellation. A commit is one transaction:
+every valid row, or nothing. Every change of state is conditional on the state the user
+saw, so two clicks (or two users) never queue a step twice.
 """
 
 from __future__ import annotations
@@ -74,13 +76,25 @@ def _enqueue(roster_import: RosterImport, kind: str, by) -> None:  # noqa: ANN00
     job = job_enqueue(kind=f"rosters.{kind}", payload={"import": roster_import.pk}, by=by,
                       max_attempts=1)
     roster_import.job = job
-    roster_import.save(update_fields=["job", "status", "message"])
+    roster_import.save(update_fields=["job"])
 
 
 def _require_status(roster_import: RosterImport, *allowed: str) -> None:
     if roster_import.status not in allowed:
         raise ValidationError(_("This import is “%(status)s”: that cannot be done now.")
                               % {"status": roster_import.get_status_display()})
+
+
+def _move(roster_import: RosterImport, to: str, *allowed: str) -> None:
+    """Change the state, only if it is still one of `allowed` in the database."""
+    _require_status(roster_import, *allowed)
+    moved = RosterImport.objects.filter(pk=roster_import.pk, status__in=allowed).update(
+        status=to, message="")
+    if not moved:  # someone (or a second click) was quicker
+        roster_import.refresh_from_db()
+        _require_status(roster_import, *allowed)
+    roster_import.status = to
+    roster_import.message = ""
 
 
 def roster_import_start(*, by, area, filename: str, data: bytes,  # noqa: ANN001
@@ -120,11 +134,12 @@ def roster_import_set_encoding(*, by, roster_import: RosterImport, encoding: str
     _require_status(roster_import, ImportStatus.NEEDS_ENCODING, ImportStatus.MAPPING)
     if encoding not in ENCODINGS:
         raise ValidationError({"encoding": [_("Unknown encoding.")]})
-    roster_import.encoding = encoding
-    roster_import.status = ImportStatus.INSPECTING
-    roster_import.message = ""
-    roster_import.save(update_fields=["encoding"])
-    _enqueue(roster_import, "inspect", by)
+    with transaction.atomic():
+        _move(roster_import, ImportStatus.INSPECTING, ImportStatus.NEEDS_ENCODING,
+              ImportStatus.MAPPING)
+        roster_import.encoding = encoding
+        roster_import.save(update_fields=["encoding"])
+        _enqueue(roster_import, "inspect", by)
 
 
 def roster_import_set_mapping(*, by, roster_import: RosterImport, mapping: list[str],  # noqa: ANN001
@@ -148,9 +163,8 @@ def roster_import_set_mapping(*, by, roster_import: RosterImport, mapping: list[
                 defaults={"created_by": by, "mapping": {
                     name: key for name, key in zip(roster_import.columns, mapping, strict=True)
                     if name}})
+        _move(roster_import, ImportStatus.ANALYSING, ImportStatus.MAPPING, ImportStatus.READY)
         roster_import.mapping = mapping
-        roster_import.status = ImportStatus.ANALYSING
-        roster_import.message = ""
         roster_import.counts = {}
         roster_import.save(update_fields=["mapping", "counts"])
         _enqueue(roster_import, "analyse", by)
@@ -163,9 +177,9 @@ def roster_import_commit(*, by, roster_import: RosterImport) -> None:  # noqa: A
     if roster_import.stale:
         raise ValidationError(_("The registry has changed since this preview. Check the file "
                                 "again first."))
-    roster_import.status = ImportStatus.COMMITTING
-    roster_import.message = ""
-    _enqueue(roster_import, "commit", by)
+    with transaction.atomic():
+        _move(roster_import, ImportStatus.COMMITTING, ImportStatus.READY)
+        _enqueue(roster_import, "commit", by)
 
 
 def roster_import_discard(*, by, roster_import: RosterImport) -> None:  # noqa: ANN001
@@ -174,8 +188,8 @@ def roster_import_discard(*, by, roster_import: RosterImport) -> None:  # noqa: 
     _require_status(roster_import, ImportStatus.NEEDS_ENCODING, ImportStatus.MAPPING,
                     ImportStatus.READY, ImportStatus.FAILED)
     with transaction.atomic():
-        roster_import.status = ImportStatus.DISCARDED
-        roster_import.save(update_fields=["status"])
+        _move(roster_import, ImportStatus.DISCARDED, ImportStatus.NEEDS_ENCODING,
+              ImportStatus.MAPPING, ImportStatus.READY, ImportStatus.FAILED)
         roster_import.blobs.all().delete()
 
 
@@ -195,9 +209,9 @@ def roster_import_undo(*, by, roster_import: RosterImport) -> None:  # noqa: ANN
     blocked = undo_blockers(roster_import)
     if blocked:
         raise ValidationError(blocked)
-    roster_import.status = ImportStatus.UNDOING
-    roster_import.message = ""
-    _enqueue(roster_import, "undo", by)
+    with transaction.atomic():
+        _move(roster_import, ImportStatus.UNDOING, ImportStatus.DONE)
+        _enqueue(roster_import, "undo", by)
 
 
 def roster_import_reconcile(roster_import: RosterImport) -> RosterImport:

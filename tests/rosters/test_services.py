@@ -353,3 +353,33 @@ def test_the_big_commit_path_checks_indexes_and_foreign_keys_once(
     again = commit(community_secretary, again)
     assert again.status == ImportStatus.READY and again.stale
     assert {t: sorted(n for n, _ in bulk.secondary_indexes(t)) for t in tables} == before
+
+
+def test_a_second_click_cannot_queue_a_step_twice(community_secretary, community, grid_name):
+    ri = preview(community_secretary, community, roster(person(60, grid=grid_name)))
+    stale_copy = type(ri).objects.get(pk=ri.pk)  # what a second browser tab still shows
+    services.roster_import_commit(by=community_secretary, roster_import=ri)
+    with pytest.raises(ValidationError):
+        services.roster_import_commit(by=community_secretary, roster_import=stale_copy)
+    assert Job.objects.filter(kind="rosters.commit", payload__import=ri.pk).count() == 1
+    run_jobs()
+    ri.refresh_from_db()
+    assert ri.status == ImportStatus.DONE and Resident.objects.filter(name="测试60").count() == 1
+
+
+def test_a_step_queued_before_the_import_moved_on_does_nothing(community_secretary, community,
+                                                                 grid_name):
+    ri = start(community_secretary, community, roster(person(61, grid=grid_name)))
+    services.roster_import_set_mapping(by=community_secretary, roster_import=ri,
+                                       mapping=ri.mapping)
+    first_job = ri.job_id
+    services.roster_import_cancel(by=community_secretary, roster_import=ri)
+    run_jobs()  # the check stops: back to the mapping
+    ri.refresh_from_db()
+    services.roster_import_set_mapping(by=community_secretary, roster_import=ri,
+                                       mapping=ri.mapping)
+    Job.objects.filter(pk=first_job).update(state="queued", cancel_requested=False)
+    run_jobs()
+    ri.refresh_from_db()
+    assert ri.status == ImportStatus.READY and ri.counts["new"] == 1
+    assert Job.objects.get(pk=first_job).result.get("skipped") is True
