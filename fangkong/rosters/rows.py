@@ -55,6 +55,7 @@ _ADDRESS_ROOM = re.compile(
 _ESTATE_TAIL = re.compile(r"([^\s,，、;；区市县镇乡街道路巷号]{1,20}?(?:小区|花园|家园|新村|公寓|大厦|"
                           r"苑|庭|院|城|里|村|广场|社区))$")
 _NOTE_CHARS = re.compile(r"[:：，,。\d]")
+_TEXT_LITERAL = re.compile(r'^="([^"]*)"$')
 _MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _TAG_SPLIT = re.compile(r"[,，、;；/|\s]+")
 
@@ -240,6 +241,12 @@ class _RowReader:
             text = str(value).strip()
         if text.startswith("'"):  # Excel's "this is text" mark, and what exports add
             text = text[1:].strip()
+        elif text.startswith('="'):
+            # ="0123": the old trick of systems exporting CSV to keep digits as text. A
+            # plain string literal computes nothing; anything else is a formula.
+            literal = _TEXT_LITERAL.match(text)
+            if literal:
+                text = literal.group(1).strip()
         if find_unsafe_char(text, multiline=multiline) is not None:
             self._problem(problems, key, _(
                 "This text contains control characters that cannot be stored; type it again."))

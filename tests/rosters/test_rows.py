@@ -220,3 +220,11 @@ def test_relations(word, relation):
 def test_a_full_room_notation_whose_unit_disagrees_with_the_unit_column_is_refused():
     message = problems(read({"name": "赵六", "unit": "1", "room": "3-2-501"}))["房号"]
     assert "unit 2" in message
+
+
+def test_a_csv_text_literal_is_unwrapped_but_a_formula_is_not():
+    ok = read({"name": "赵六", "id_number": f'="{ID}"', "phone": '="13812345678"',
+               "room": "3-2-501"})
+    assert isinstance(ok, RowValues) and ok.phone_last4 == "5678"
+    bad = read({"name": "赵六", "id_number": f'="{ID[:9]}"&"{ID[9:]}"', "room": "3-2-501"})
+    assert "身份证号" in problems(bad)
