@@ -109,6 +109,7 @@ def import_start(request: HttpRequest, file: File[UploadedFile],
     file is read in the background (status `inspecting`, then `mapping`)."""
     user = _importer(request)
     area = area_for_user(user, area_id)
+    services.upload_size_check(file.size or 0)  # before reading it into memory
     roster_import = services.roster_import_start(by=user, area=area, filename=file.name or "",
                                                  data=file.read(), encoding=encoding or None)
     return Status(202, _out(roster_import))

@@ -318,10 +318,11 @@ def _plan_row(row: RowValues, by_id: dict[str, dict], *, placer: Placer, matcher
         return
     if existing["name"] != row.name:
         plan.counts["duplicate"] += 1
+        # The problems are read by everyone who may import into this area: the registered
+        # person's name and address are not repeated here.
         plan.problems.append((row.row, names.get("id_number", ""), "conflict", _(
-            "This ID number is registered for %(name)s (%(label)s), but the file says "
-            "%(given)s. Check the ID number and the name.") % {
-            "name": existing["name"], "label": existing["label"], "given": row.name}))
+            "This ID number is registered for someone with another name, not %(given)s. "
+            "Check the ID number and the name.") % {"given": row.name}))
         return
     changes: dict[str, object] = {}
     if household_ref != ("h", existing["household_id"]):

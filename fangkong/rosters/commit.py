@@ -309,6 +309,8 @@ def undo_blockers(roster_import: RosterImport) -> list[str]:
         missing += last - first + 1 - found
         changed.extend(window.exclude(version=1).values_list("name", flat=True)[:5])
         linked += Proxy.objects.filter(resident__pk__range=(first, last)).count()
+        # A proxy of someone else who is one of these residents would lose its link.
+        linked += Proxy.objects.filter(proxy_resident__pk__range=(first, last)).count()
         linked += ContactPhone.objects.filter(resident__pk__range=(first, last)).count()
     problems = []
     if changed:
@@ -344,6 +346,16 @@ class _Blocked(Exception):
 
 
 def _undo(roster_import: RosterImport, *, by) -> None:  # noqa: ANN001
+    # Lock the residents first, so that nobody edits one between the check and the undo.
+    updated = list(ImportChange.objects.filter(
+        roster_import=roster_import, object_type="resident").values_list("object_id",
+                                                                       flat=True))
+    for i in range(0, len(updated), 2000):
+        list(Resident.objects.select_for_update().filter(pk__in=updated[i:i + 2000])
+             .values_list("pk", flat=True))
+    for first, last in _windows(roster_import.created.get("resident", [])):
+        list(Resident.objects.select_for_update().filter(pk__range=(first, last))
+             .values_list("pk", flat=True))
     blockers = undo_blockers(roster_import)
     if blockers:
         raise _Blocked(blockers)
@@ -361,8 +373,12 @@ def _undo(roster_import: RosterImport, *, by) -> None:  # noqa: ANN001
         current_grid = Resident.objects.filter(pk=row["object_id"]).values_list(
             "grid_id", flat=True).first()
         grids.update({current_grid, snapshot["grid_id"]})
-        Resident.objects.filter(pk=row["object_id"], version=row["version_after"]).update(
+        restored = Resident.objects.filter(pk=row["object_id"],
+                                           version=row["version_after"]).update(
             **snapshot, version=row["version_after"] + 1, updated_at=now)
+        if not restored:  # changed after all: undo nothing
+            raise _Blocked([_("A resident of this import was changed while undoing; "
+                              "nothing was undone.")])
         if tags_add:
             Resident.tags.through.objects.filter(resident_id=row["object_id"],
                                                  tag__slug__in=tags_add).delete()

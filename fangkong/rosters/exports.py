@@ -254,10 +254,6 @@ def error_report(*, by, roster_import: RosterImport, ip: str | None = None) -> E
         problems.setdefault(row, []).append(f"{column}：{message}" if column else message)
     sheet = read_sheet(file_get(roster_import), filename=roster_import.filename,
                        encoding=roster_import.encoding or None)
-    audit_record(by=by, action=AuditAction.EXPORT, object_type="roster_errors",
-                 object_id=roster_import.pk, object_label=roster_import.filename,
-                 area_path=roster_import.area.path, ip=ip,
-                 changes={"rows": ["", len(problems)]})
     footer, watermark = _stamp(by, len(problems))
     columns = (Column(_("Row in the file"), width=8, kind="number"),
                Column(_("Problem"), width=50),
@@ -266,8 +262,9 @@ def error_report(*, by, roster_import: RosterImport, ip: str | None = None) -> E
     def rows() -> Iterator[list]:
         for row in sorted(problems):
             cells = sheet.rows[row - 1] if row - 1 < len(sheet.rows) else []
-            yield [row, "；".join(problems[row]),
-                   *[_cell(c) for c in cells[:len(roster_import.columns)]]]
+            width = len(roster_import.columns)
+            cells = [*cells[:width], *[None] * (width - len(cells))]  # short CSV rows
+            yield [row, "；".join(problems[row]), *[_cell(c) for c in cells]]
 
     layout = Layout(title=_("Rows that could not be imported: %(file)s")
                     % {"file": roster_import.filename},
@@ -276,6 +273,10 @@ def error_report(*, by, roster_import: RosterImport, ip: str | None = None) -> E
                     columns=columns, footer=footer, watermark=watermark,
                     sheet_name=_("Problems"))
     out, n = _write("xlsx", layout, rows())
+    # Recorded once the file exists: a download that failed is not an export.
+    audit_record(by=by, action=AuditAction.EXPORT, object_type="roster_errors",
+                 object_id=roster_import.pk, object_label=roster_import.filename,
+                 area_path=roster_import.area.path, ip=ip, changes={"rows": ["", n]})
     stem = roster_import.filename.rsplit(".", 1)[0]
     return Export(out, f"{stem}_问题行.xlsx", _content_type("xlsx"), n)
 

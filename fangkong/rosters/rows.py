@@ -55,6 +55,8 @@ _ADDRESS_ROOM = re.compile(
 _ESTATE_TAIL = re.compile(r"([^\s,，、;；区市县镇乡街道路巷号]{1,20}?(?:小区|花园|家园|新村|公寓|大厦|"
                           r"苑|庭|院|城|里|村|广场|社区))$")
 _NOTE_CHARS = re.compile(r"[:：，,。\d]")
+_ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
+_DIGIT_RUN = re.compile(r"\d(?:[\s\-－]?\d){6,}")
 _TEXT_LITERAL = re.compile(r'^="([^"]*)"$')
 _MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _TAG_SPLIT = re.compile(r"[,，、;；/|\s]+")
@@ -221,7 +223,9 @@ class _RowReader:
         return self.job.names[self.columns[key]]
 
     def _problem(self, problems: RowProblems, key: str, message: str) -> None:
-        problems.problems.append((self._col(key), message))
+        # Problems are stored and shown to everyone who may import here: an ID number or
+        # phone quoted in a message is masked like everywhere else.
+        problems.problems.append((self._col(key), mask_digit_runs(message)))
 
     def _text(self, texts: dict, key: str, problems: RowProblems, *,
               multiline: bool = False) -> str | None:
@@ -573,6 +577,26 @@ class _RowReader:
                            "known": "、".join(sorted({k for k in self.job.tags if not k.isascii()}))})
                 else:
                     values.tags = tuple(dict.fromkeys(slugs))
+
+
+def mask_digit_runs(text: str) -> str:
+    """Mask every run of 7 or more digits (spaces and dashes inside allowed) but its last
+    4 digits: "138 0013 8000" -> "*** **** 8000"."""
+    def mask(match: re.Match) -> str:
+        run = match.group()
+        if _ISO_DATE.fullmatch(run):  # a date (1958-04-12) is not a number to hide
+            return run
+        keep = len(run)
+        digits = 0
+        for i in range(len(run) - 1, -1, -1):
+            if run[i].isdigit():
+                digits += 1
+                if digits == 4:
+                    keep = i
+                    break
+        return "".join("*" if c.isdigit() else c for c in run[:keep]) + run[keep:]
+
+    return _DIGIT_RUN.sub(mask, text)
 
 
 def _filled(value: object) -> bool:

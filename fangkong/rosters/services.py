@@ -97,6 +97,15 @@ def _move(roster_import: RosterImport, to: str, *allowed: str) -> None:
     roster_import.message = ""
 
 
+def upload_size_check(size: int) -> None:
+    """Refuse a file over the limit before it is read into memory."""
+    limit = settings.IMPORT_MAX_BYTES
+    if size > limit:
+        raise ValidationError({"file": [_(
+            "The file is %(size)d MB; at most %(max)d MB can be imported at once. Split it "
+            "into several files.") % {"size": size // 2**20, "max": limit // 2**20}]})
+
+
 def roster_import_start(*, by, area, filename: str, data: bytes,  # noqa: ANN001
                         encoding: str | None = None,
                         template: ImportTemplate | None = None,
@@ -109,11 +118,7 @@ def roster_import_start(*, by, area, filename: str, data: bytes,  # noqa: ANN001
     _require_import(by, area=area)
     if not data:
         raise ValidationError({"file": [_("The file is empty.")]})
-    limit = settings.IMPORT_MAX_BYTES
-    if len(data) > limit:
-        raise ValidationError({"file": [_(
-            "The file is %(size)d MB; at most %(max)d MB can be imported at once. Split it "
-            "into several files.") % {"size": len(data) // 2**20, "max": limit // 2**20}]})
+    upload_size_check(len(data))
     if encoding and encoding not in ENCODINGS:
         raise ValidationError({"encoding": [_("Unknown encoding.")]})
     with transaction.atomic():
@@ -194,11 +199,11 @@ def roster_import_discard(*, by, roster_import: RosterImport) -> None:  # noqa: 
 
 
 def roster_import_cancel(*, by, roster_import: RosterImport) -> None:  # noqa: ANN001
-    """Ask the running step to stop. Reading and checking stop where they are; a commit
-    or undo in progress is rolled back as a whole."""
+    """Ask the check of every row to stop (it goes back to the columns). Reading the file
+    is quick, and a commit or an undo is one transaction that runs to its end."""
     _require_import(by, roster_import)
-    if not roster_import.busy or roster_import.job_id is None:
-        raise ValidationError(_("Nothing is running for this import."))
+    if roster_import.status != ImportStatus.ANALYSING or roster_import.job_id is None:
+        raise ValidationError(_("Only checking the rows can be stopped."))
     Job.objects.filter(pk=roster_import.job_id).update(cancel_requested=True)
 
 

@@ -3,8 +3,6 @@ report, blank template, and exports of the registry."""
 
 from __future__ import annotations
 
-import re
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,6 +18,7 @@ from fangkong.rosters import exports, services
 from fangkong.rosters.columns import FIELD_BY_KEY
 from fangkong.rosters.forms import EncodingForm, ExportForm, MappingForm, UploadForm
 from fangkong.rosters.models import BlobKind, ImportStatus
+from fangkong.rosters.rows import mask_digit_runs
 from fangkong.rosters.selectors import import_for_user, import_problems, imports_for_user
 from fangkong.rosters.staging import value_get
 
@@ -44,6 +43,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
+            services.upload_size_check(upload.size)  # before reading it into memory
             roster_import = services.roster_import_start(
                 by=user, area=form.cleaned_data["area"], filename=upload.name,
                 data=upload.read(), encoding=form.cleaned_data["encoding"] or None,
@@ -77,13 +77,13 @@ def _context(request: HttpRequest, roster_import, **extra) -> dict:  # noqa: ANN
             chosen = roster_import.mapping[i] if i < len(roster_import.mapping) else ""
             values = [row[i] if i < len(row) else "" for row in samples]
             personal = bool(chosen and FIELD_BY_KEY[chosen].personal)
-            values = [_mask(v) if personal or _LONG_NUMBER.search(str(v).replace(" ", ""))
-                      else v for v in values]
+            # A number in a column not (or no longer) mapped as personal is masked too.
+            values = [_mask(v) if personal else mask_digit_runs(str(v)) for v in values]
             columns.append({"field": field, "samples": values})
         context.update(mapping_form=form, columns=columns)
     if status == ImportStatus.NEEDS_ENCODING:
         readings = value_get(roster_import, BlobKind.READINGS, {}) or {}
-        context["readings"] = {encoding: _LONG_NUMBER.sub(lambda m: _mask(m.group()), text)
+        context["readings"] = {encoding: mask_digit_runs(text)
                                for encoding, text in readings.items()}
         context["encoding_form"] = EncodingForm()
     if status in (ImportStatus.READY, ImportStatus.DONE, ImportStatus.UNDONE):
@@ -92,11 +92,6 @@ def _context(request: HttpRequest, roster_import, **extra) -> dict:  # noqa: ANN
         context.update(problems=page, counts=roster_import.counts,
                        earlier=_earlier(request.user, roster_import))
     return context
-
-
-# An ID number or phone in a column fangkong did not recognise (or the user has just set
-# to "do not import") is masked like one in a recognised column.
-_LONG_NUMBER = re.compile(r"\d{7,}")
 
 
 def _mask(value: str) -> str:

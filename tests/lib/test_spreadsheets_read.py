@@ -820,3 +820,20 @@ def test_header_names_of_non_text_cells() -> None:
 def test_header_names_rows_outside_the_sheet() -> None:
     with pytest.raises(ValueError, match="outside"):
         header_names(grid(["姓名"]), 0, 1)
+
+
+def test_a_tiny_xlsx_with_one_far_cell_is_refused_before_calamine_builds_it():
+    import io
+
+    import xlsxwriter
+
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    sheet = book.add_worksheet()
+    sheet.write(0, 0, "姓名")
+    sheet.write(0, 1, "房号")
+    sheet.write(59_999, 16_383, "x")  # XFD60000: a dense grid of a billion cells
+    book.close()
+    with pytest.raises(SheetError) as excinfo:
+        read_sheet(out.getvalue(), filename="bomb.xlsx")
+    assert excinfo.value.code == "too_big" and "XFD60000" in str(excinfo.value)

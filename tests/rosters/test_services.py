@@ -115,7 +115,10 @@ def test_an_id_number_of_someone_else_in_the_area_is_a_conflict(
     ri = preview(community_secretary, community,
                  roster(["某某某", number, "13800001111", "90", "1", "101", grid_name, ""]))
     assert ri.counts["duplicate"] == 1
-    assert resident.name in ri.problems.get().message
+    message = ri.problems.get().message
+    # Everyone who may import here reads the problems: the registered name is not in it.
+    assert "another name" in message and "某某某" in message
+    assert resident.name not in message and resident.household.label not in message
 
 
 def test_an_existing_resident_moves_to_the_room_of_the_file(
@@ -383,3 +386,36 @@ def test_a_step_queued_before_the_import_moved_on_does_nothing(community_secreta
     ri.refresh_from_db()
     assert ri.status == ImportStatus.READY and ri.counts["new"] == 1
     assert Job.objects.get(pk=first_job).result.get("skipped") is True
+
+
+def test_numbers_quoted_in_problems_are_masked(community_secretary, community, grid_name):
+    bad = person(70, grid=grid_name, phone="138000000021")
+    ri = preview(community_secretary, community, roster(bad))
+    message = ri.problems.get().message
+    assert "138000000021" not in message and "0021" in message
+
+
+def test_undo_is_refused_when_a_resident_of_the_import_became_someones_proxy(
+        city, community_secretary, community, grid_name):
+    from fangkong.residents.services import proxy_add
+
+    ri = commit(community_secretary, preview(community_secretary, community,
+                                             roster(person(71, grid=grid_name))))
+    helper = Resident.objects.get(name="测试71")
+    proxy_add(by=community_secretary, resident=city.resident_in(community), name=helper.name,
+              relation="邻居", phone="13800000071", proxy_resident=helper)
+    with pytest.raises(ValidationError):
+        services.roster_import_undo(by=community_secretary, roster_import=ri)
+
+
+def test_the_rows_with_problems_download_with_short_csv_rows(community_secretary, community):
+    from python_calamine import CalamineWorkbook
+
+    from fangkong.rosters.exports import error_report
+
+    data = csv_bytes([HEADER, ["短行", "4201021960"], person(72)])
+    ri = preview(community_secretary, community, data)
+    export = error_report(by=community_secretary, roster_import=ri)
+    rows = CalamineWorkbook.from_filelike(export.file).get_sheet_by_index(0).to_python()
+    assert any("短行" in [str(c) for c in row] for row in rows)
+    assert AuditEvent.objects.filter(object_type="roster_errors", object_id=str(ri.pk)).exists()

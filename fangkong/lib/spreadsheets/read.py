@@ -557,6 +557,7 @@ def _read_workbook(data: bytes, kind: str, *, sheet: int | str | None, max_rows:
     if kind == "xlsx":
         with _open_zip(data) as archive:
             _check_zip_sizes(archive)
+            _check_xlsx_extent(archive)
             return _read_book(data, kind, sheet, max_rows, archive=archive)
     return _read_book(data, kind, sheet, max_rows, biff=_Biff.open(data))
 
@@ -708,6 +709,44 @@ def _check_zip_sizes(archive: zipfile.ZipFile) -> None:
             info.compress_size, 1
         ):
             raise _suspicious()
+
+
+_CELL_REF_BYTES = re.compile(rb'<(?:\w+:)?c [^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"')
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def _check_xlsx_extent(archive: zipfile.ZipFile) -> None:
+    """Refuse a worksheet whose farthest cell makes the used area too large, before
+    calamine builds it: a few bytes (cells A1 and XFD60000) would otherwise ask for tens
+    of gigabytes and kill the process. Streams every worksheet part once."""
+    for info in archive.infolist():
+        if not (info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")):
+            continue
+        rows = cols = 0
+        tail = b""
+        try:
+            with archive.open(info) as stream:
+                while chunk := stream.read(1 << 20):
+                    block = tail + chunk
+                    for letters, digits in _CELL_REF_BYTES.findall(block):
+                        cols = max(cols, _column_number(letters))
+                        rows = max(rows, int(digits))
+                    tail = block[-200:]  # a reference cut by the chunk is seen whole next time
+        except _ZIP_ERRORS as exc:
+            raise _damaged() from exc
+        if rows * cols > _MAX_CELLS:
+            raise SheetError(
+                "too_big",
+                _("A sheet of this file uses an area up to cell %(cell)s, too large to "
+                  "read. Delete stray content far to the right of or below the roster, or "
+                  "copy the roster to a new sheet.")
+                % {"cell": _cell_ref(rows - 1, cols - 1)})
 
 
 def _refuse_dtd(*_args: object) -> NoReturn:

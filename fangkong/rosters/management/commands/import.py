@@ -18,7 +18,7 @@ from fangkong.places.models import Area
 from fangkong.rosters import commit as committing
 from fangkong.rosters import exports, services
 from fangkong.rosters.columns import FIELD_BY_KEY, mapping_problems
-from fangkong.rosters.models import ImportStatus
+from fangkong.rosters.models import ImportStatus, RosterImport
 from fangkong.rosters.selectors import import_problems, templates_for_user
 
 COUNT_LABELS = (("new", "new"), ("updated", "changed"), ("unchanged", "unchanged"),
@@ -91,8 +91,16 @@ class Command(BaseCommand):
             raise CommandError(" ".join(problems))
         roster_import.status = ImportStatus.ANALYSING
         roster_import.save(update_fields=["status"])
-        services.import_analyse(roster_import, progress=self._progress)
+        try:
+            services.import_analyse(roster_import, progress=self._progress)
+        except BaseException:
+            # No worker runs this import: leave it where it can be discarded, not busy.
+            RosterImport.objects.filter(pk=roster_import.pk).update(
+                status=ImportStatus.FAILED, message="the check stopped with an error")
+            raise
         self.stderr.write("")
+        if roster_import.status != ImportStatus.READY:
+            raise CommandError(roster_import.message or roster_import.get_status_display())
         counts = roster_import.counts
         self.stdout.write("  ".join(f"{label}: {counts.get(key, 0)}"
                                     for key, label in COUNT_LABELS))
@@ -108,7 +116,14 @@ class Command(BaseCommand):
             return
         roster_import.status = ImportStatus.COMMITTING
         roster_import.save(update_fields=["status"])
-        committing.commit(roster_import, progress=self._progress)
+        try:
+            committing.commit(roster_import, progress=self._progress)
+        except BaseException:
+            # The transaction is gone: back to the preview, nothing imported.
+            RosterImport.objects.filter(pk=roster_import.pk).update(
+                status=ImportStatus.READY, message="the import stopped with an error; "
+                                                   "nothing was imported")
+            raise
         self.stderr.write("")
         if roster_import.status != ImportStatus.DONE:
             raise CommandError(roster_import.message or roster_import.get_status_display())
