@@ -768,8 +768,9 @@ def _local(name: str) -> str:
     return name[name.find(":") + 1 :]
 
 
-def _parse_part(archive: zipfile.ZipFile, name: str, start: Callable[[str, dict], None]) -> None:
-    parser = _xml_parser()
+def _parse_part(archive: zipfile.ZipFile, name: str, start: Callable[[str, dict], None],
+                *, namespaces: bool = False) -> None:
+    parser = _xml_parser(namespaces=namespaces)
     parser.StartElementHandler = start
     try:
         with archive.open(name) as stream:
@@ -874,13 +875,7 @@ def _xlsx_formulas(archive: zipfile.ZipFile, sheet_name: str) -> frozenset[tuple
             row = int(ref) - 1 if ref and ref.isdigit() else row + 1
             last_ref, since = None, -1
 
-    parser = _xml_parser(namespaces=True)
-    parser.StartElementHandler = start
-    try:
-        with archive.open(part) as stream:
-            parser.ParseFile(stream)
-    except (expat.ExpatError, *_ZIP_ERRORS) as exc:
-        raise _damaged() from exc
+    _parse_part(archive, part, start, namespaces=True)
     cells = set()
     for row_index, ref, offset in found:
         match = _CELL_REF.fullmatch(ref) if ref else None
