@@ -73,6 +73,14 @@ class Area(models.Model):
     def subtree_q(self, field: str = "path") -> Q:
         return Q(**{field: self.path}) | Q(**{f"{field}__prefix": self.path + "."})
 
+    def scoped_rows_q(self) -> Q:
+        """Filter for the rows that carry area columns (ScopedToGrid: buildings,
+        households, residents) lying under this area: one equality on an indexed column,
+        or for a city its districts."""
+        if self.kind == AreaKind.CITY:
+            return Q(district_id__in=Area.objects.filter(parent=self).values("pk"))
+        return Q(**{f"{self.kind}_id": self.pk})
+
     def ancestor_paths(self) -> list[str]:
         parts = self.path.split(".")
         return [".".join(parts[:i]) for i in range(1, len(parts))]

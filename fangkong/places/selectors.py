@@ -7,7 +7,7 @@ from django.http import Http404
 
 from fangkong.accounts.roles import Can, can
 from fangkong.accounts.scope import area_scope_q, grid_scope_q
-from fangkong.places.models import Area, AreaKind, AreaStats, Building, Household
+from fangkong.places.models import Area, AreaStats, Building, Household
 
 
 def areas_for_user(user) -> QuerySet[Area]:  # noqa: ANN001
@@ -77,11 +77,7 @@ def household_for_user(user, household_id: int) -> Household:  # noqa: ANN001
 def buildings_under(user, area: Area, *, after: int | None = None,  # noqa: ANN001
                     limit: int = 100) -> tuple[list[Building], int | None]:
     """One page of the user's buildings under `area` (by id) and the next page's `after`."""
-    qs = buildings_for_user(user)
-    if area.kind == AreaKind.CITY:
-        qs = qs.filter(district_id__in=Area.objects.filter(parent=area).values("pk"))
-    else:
-        qs = qs.filter(**{f"{area.kind}_id": area.pk})
+    qs = buildings_for_user(user).filter(area.scoped_rows_q())
     if after is not None:
         qs = qs.filter(pk__gt=after)
     rows = list(qs.order_by("pk")[: limit + 1])

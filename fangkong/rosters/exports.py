@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -25,7 +25,7 @@ from fangkong.audit.services import audit_record
 from fangkong.lib import crypto
 from fangkong.lib.spreadsheets.read import read_sheet
 from fangkong.lib.spreadsheets.write import Column, Layout, write_csv, write_xlsx
-from fangkong.places.models import SCOPED_KINDS, Area, Household
+from fangkong.places.models import Area, Household
 from fangkong.places.selectors import area_breadcrumbs, households_for_user
 from fangkong.residents.models import Gender, Relation, Resident, Tag
 from fangkong.residents.personal import ID_NUMBER, PHONE
@@ -82,13 +82,8 @@ def _filename(stem: str, area: Area, fmt: str) -> str:
     return f"{area.name}{stem}_{timezone.localdate():%Y%m%d}.{fmt}"
 
 
-def _under(area: Area) -> Q:
-    """Rows (residents, households) under `area`, through the area columns they carry."""
-    return Q(**{f"{area.kind}_id": area.pk}) if area.kind in SCOPED_KINDS else Q()
-
-
 def _residents_in(by, area: Area) -> QuerySet[Resident]:  # noqa: ANN001
-    return residents_for_user(by).filter(_under(area))
+    return residents_for_user(by).filter(area.scoped_rows_q())
 
 
 def _resident_layout(by, area: Area, rows: int) -> Layout:  # noqa: ANN001
@@ -179,7 +174,7 @@ def export_households(*, by, area: Area, fmt: str, full: bool = False,  # noqa: 
         raise PermissionDenied(_("Your role cannot export."))
     if fmt not in FORMATS:
         raise ValueError(fmt)
-    qs = households_for_user(by).filter(_under(area))
+    qs = households_for_user(by).filter(area.scoped_rows_q())
     qs = qs.order_by("grid__path", "building__estate", "building__number", "unit", "room")
     total = qs.count()
     audit_record(by=by, action=AuditAction.EXPORT, object_type="households",
