@@ -89,16 +89,9 @@ class Command(BaseCommand):
         problems = mapping_problems(roster_import.mapping)
         if problems:
             raise CommandError(" ".join(problems))
-        roster_import.status = ImportStatus.ANALYSING
-        roster_import.save(update_fields=["status"])
-        try:
-            services.import_analyse(roster_import, progress=self._progress)
-        except BaseException:
-            # No worker runs this import: leave it where it can be discarded, not busy.
-            RosterImport.objects.filter(pk=roster_import.pk).update(
-                status=ImportStatus.FAILED, message="the check stopped with an error")
-            raise
-        self.stderr.write("")
+        self._step(roster_import, ImportStatus.ANALYSING,
+                   lambda: services.import_analyse(roster_import, progress=self._progress),
+                   failed=ImportStatus.FAILED, message="the check stopped with an error")
         if roster_import.status != ImportStatus.READY:
             raise CommandError(roster_import.message or roster_import.get_status_display())
         counts = roster_import.counts
@@ -114,20 +107,28 @@ class Command(BaseCommand):
             services.roster_import_discard(by=by, roster_import=roster_import)
             self.stdout.write("preview only: nothing was imported (add --commit to import)")
             return
-        roster_import.status = ImportStatus.COMMITTING
-        roster_import.save(update_fields=["status"])
-        try:
-            committing.commit(roster_import, progress=self._progress)
-        except BaseException:
-            # The transaction is gone: back to the preview, nothing imported.
-            RosterImport.objects.filter(pk=roster_import.pk).update(
-                status=ImportStatus.READY, message="the import stopped with an error; "
-                                                   "nothing was imported")
-            raise
-        self.stderr.write("")
+        # On an error the transaction is gone: back to the preview, nothing imported.
+        self._step(roster_import, ImportStatus.COMMITTING,
+                   lambda: committing.commit(roster_import, progress=self._progress),
+                   failed=ImportStatus.READY,
+                   message="the import stopped with an error; nothing was imported")
         if roster_import.status != ImportStatus.DONE:
             raise CommandError(roster_import.message or roster_import.get_status_display())
         self.stdout.write(f"imported: import #{roster_import.pk}")
+
+    def _step(self, roster_import: RosterImport, busy: str, run, *, failed: str,  # noqa: ANN001
+              message: str) -> None:
+        """Run one step here, where no worker watches it: an error leaves the import at
+        `failed`, where it can be acted on, never busy."""
+        roster_import.status = busy
+        roster_import.save(update_fields=["status"])
+        try:
+            run()
+        except BaseException:
+            RosterImport.objects.filter(pk=roster_import.pk).update(status=failed,
+                                                                    message=message)
+            raise
+        self.stderr.write("")
 
     def _progress(self, done: int, total: int) -> bool:
         self.stderr.write(f"\r  {done}/{total}", ending="")
