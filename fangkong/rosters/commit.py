@@ -134,20 +134,22 @@ def _write(roster_import: RosterImport, staged: list[tuple], *, big: bool,
     grid_ids: set[int] = set()
     needed_buildings: dict[tuple, tuple] = {}
     needed_households: dict[tuple, tuple] = {}
+    household_ids: set[int] = set()  # existing households rows go to
     for s in staged:
         ref = s[2] if s[0] == "n" else s[4].get("household")
-        if ref and ref[0] == "nh":
-            needed_households[ref] = ref
-            if ref[1][0] == "nb":
-                needed_buildings[ref[1]] = ref[1]
+        if not ref:
+            continue
+        if ref[0] == "h":
+            household_ids.add(ref[1])
+            continue
+        needed_households[ref] = ref
+        if ref[1][0] == "nb":
+            needed_buildings[ref[1]] = ref[1]
     for ref in needed_buildings:
         grid_ids.add(ref[1])
     existing_building_ids = {ref[1][1] for ref in needed_households if ref[1][0] == "b"}
     building_rows = {b.pk: b for b in Building.objects.filter(pk__in=existing_building_ids)}
     grid_ids.update(b.grid_id for b in building_rows.values())
-    household_ids = {ref[1] for s in staged for ref in [s[2] if s[0] == "n" else
-                                                       s[4].get("household")]
-                     if ref and ref[0] == "h"}
     household_grid = dict(Household.objects.filter(pk__in=household_ids)
                           .values_list("pk", "grid_id"))
     grid_ids.update(household_grid.values())
