@@ -232,20 +232,15 @@ class Matcher:
         ids = [r["pk"] for r in rows]
         visible: set[int] = set()
         tags: dict[int, set[str]] = defaultdict(set)
-        labels: dict[int, str] = {}
         for i in range(0, len(ids), LOOKUP_CHUNK):
             chunk = ids[i:i + LOOKUP_CHUNK]
             visible.update(self.in_scope.filter(pk__in=chunk).values_list("pk", flat=True))
             for rid, slug in Resident.tags.through.objects.filter(
                     resident_id__in=chunk).values_list("resident_id", "tag__slug"):
                 tags[rid].add(slug)
-            for rid, label in Resident.objects.filter(pk__in=chunk).values_list(
-                    "pk", "household__label"):
-                labels[rid] = label
         for r in rows:
             r["visible"] = r["pk"] in visible
             r["tags"] = tags.get(r["pk"], set())
-            r["label"] = labels.get(r["pk"], "")
 
 
 def plan_rows(results: list, *, placer: Placer, matcher: Matcher, names: dict[str, str],
