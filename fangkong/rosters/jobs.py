@@ -68,12 +68,9 @@ def commit(job: Job) -> dict:
     # The commit is one transaction: progress written to the job row from inside it would
     # stay invisible and hold that row locked, so the commit reports none and cannot be
     # stopped (a million rows take well under the job's lease).
-    return _step(job, lambda ri, _progress: committing.commit(ri, progress=_go_on),
+    return _step(job, lambda ri, _progress: committing.commit(ri, progress=services.never_stop),
                  cancelled_status=ImportStatus.READY)
 
-
-def _go_on(done: int, total: int) -> bool:
-    return True
 
 
 @handler("rosters.undo")

@@ -57,7 +57,8 @@ class Cancelled(Exception):  # noqa: N818 - a signal, not an error
     """The user asked to stop; nothing has been changed."""
 
 
-def _never_stop(done: int, total: int) -> bool:
+def never_stop(done: int, total: int) -> bool:
+    """A progress callback for steps nobody can stop."""
     return True
 
 
@@ -370,7 +371,7 @@ def _read_rows(jobs: Iterator[ChunkJob], total: int) -> Iterator[list]:
         gc.unfreeze()
 
 
-def import_analyse(roster_import: RosterImport, *, progress: Progress = _never_stop) -> Plan:
+def import_analyse(roster_import: RosterImport, *, progress: Progress = never_stop) -> Plan:
     """Check every row and plan what the commit will do; store the problems and the
     prepared rows (sealed) and stop at the preview. Raises Cancelled when asked to stop."""
     try:
