@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "fangkong.audit",
     "fangkong.jobs",
     "fangkong.rosters",
+    "fangkong.isolation",
+    "fangkong.followup",
     "fangkong.synth",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -180,6 +182,18 @@ LOGGING = {
 # Background dispatcher: how long a claimed job stays leased before another worker may
 # take it over, and how often an idle worker looks for due work.
 JOB_LEASE_SECONDS = env_int("FANGKONG_JOB_LEASE_SECONDS", 300)
+
+# The follow-up robot (docs/configuration.md).
+# How long a worker holds the contacts it is trying before another worker may take them.
+FOLLOWUP_LEASE_SECONDS = env_int("FANGKONG_FOLLOWUP_LEASE_SECONDS", 120)
+# The address residents reach the web forms at (links in SMS and QR codes).
+PUBLIC_URL = env_str("FANGKONG_PUBLIC_URL", "http://127.0.0.1:8000")
+# Without an SMS gateway every channel runs on the simulated carrier (demo, tests).
+SMS_GATEWAY_URL = env_str("FANGKONG_SMS_GATEWAY_URL", "")
+SMS_ACCOUNT = env_str("FANGKONG_SMS_ACCOUNT", "")
+SMS_SECRET = env_str("FANGKONG_SMS_SECRET", "")
+SMS_SIGN = env_str("FANGKONG_SMS_SIGN", "")
+SIM_SEED = env_int("FANGKONG_SIM_SEED", 2020)
 WORKER_POLL_SECONDS = env_int("FANGKONG_WORKER_POLL_SECONDS", 2)
 
 # Roster imports: the largest file accepted, and how long the uploaded file and the rows

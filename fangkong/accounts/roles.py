@@ -18,6 +18,8 @@ class Can(StrEnum):
     IMPORT_ROSTER = "import_roster"  # upload spreadsheets into the registry of one's area
     EXPORT = "export"  # lists and tables to .xlsx/.csv, masked, audited
     EXPORT_UNMASKED = "export_unmasked"  # full ID numbers and phones in an export, audited
+    MANAGE_CAMPAIGNS = "manage_campaigns"  # follow-up campaigns and questionnaires
+    HANDLE_ALERTS = "handle_alerts"  # resolve alerts, record door visits, isolation periods
 
 
 ROLE_AREA_KINDS: dict[str, frozenset[str]] = {
@@ -31,15 +33,19 @@ ROLE_AREA_KINDS: dict[str, frozenset[str]] = {
 }
 
 _REGISTRY = {Can.VIEW_REGISTRY, Can.EXPORT}
-_WORKER = _REGISTRY | {Can.EDIT_RESIDENTS, Can.REVEAL_PHONE, Can.IMPORT_ROSTER}
+_WORKER = _REGISTRY | {Can.EDIT_RESIDENTS, Can.REVEAL_PHONE, Can.IMPORT_ROSTER,
+                       Can.HANDLE_ALERTS}
 # A whole list in clear is far more than one number shown on screen: only the leads who
 # may see full ID numbers may export them, and every such export is audited.
-_LEAD = _WORKER | {Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT, Can.EXPORT_UNMASKED}
+_LEAD = _WORKER | {Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT, Can.EXPORT_UNMASKED,
+                   Can.MANAGE_CAMPAIGNS}
 
 ROLE_CAPABILITIES: dict[str, frozenset[Can]] = {
     Role.ADMIN: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT,
-                                       Can.MANAGE_STAFF, Can.EXPORT_UNMASKED}),
-    Role.STREET_OFFICER: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.VIEW_AUDIT}),
+                                       Can.MANAGE_STAFF, Can.EXPORT_UNMASKED,
+                                       Can.MANAGE_CAMPAIGNS}),
+    Role.STREET_OFFICER: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.VIEW_AUDIT,
+                                                Can.MANAGE_CAMPAIGNS, Can.HANDLE_ALERTS}),
     Role.COMMUNITY_SECRETARY: frozenset(_LEAD | {Can.MANAGE_STAFF}),
     Role.COMMUNITY_WORKER: frozenset(_WORKER),
     Role.GRID_WORKER: frozenset(_WORKER),

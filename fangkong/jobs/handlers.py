@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.utils import timezone
@@ -13,6 +14,9 @@ from fangkong.jobs.models import Job
 PERIODIC: dict[str, timedelta] = {
     "places.refresh_stats": timedelta(hours=1),
 }
+# Work that is not a Job row but due rows of its own (the follow-up robot's contacts): the
+# worker calls each tick on every pass with its name; a tick returns how much it did.
+TICKS: list[Callable[[str], int]] = []
 
 
 @handler("places.refresh_stats")

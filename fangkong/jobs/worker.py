@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from fangkong.jobs.dispatch import run_due_jobs, worker_name
-from fangkong.jobs.handlers import enqueue_periodic
+from fangkong.jobs.handlers import TICKS, enqueue_periodic
 
 log = logging.getLogger("fangkong.worker")
 
@@ -25,6 +25,8 @@ def worker_loop(stop: threading.Event, *, owner: str | None = None,
             close_old_connections()
             enqueue_periodic()
             ran = run_due_jobs(owner=owner, limit=20)
+            for tick in TICKS:
+                ran += tick(owner)
         except Exception:  # noqa: BLE001 - keep the worker alive through a database blip
             log.exception("worker %s: error while dispatching", owner)
             ran = 0

@@ -36,6 +36,15 @@ from fangkong.accounts.services import api_token_create
 from fangkong.api.router import api
 from fangkong.audit.models import AuditAction, AuditEvent
 from fangkong.audit.services import audit_record
+from fangkong.followup.models import (
+    Alert,
+    AlertKind,
+    Campaign,
+    Contact,
+    Questionnaire,
+    Round,
+)
+from fangkong.followup.services import CampaignInput, campaign_create
 from fangkong.jobs.models import Job, JobState
 from fangkong.lib.idcard import make_id_number
 from fangkong.places.models import Area, AreaKind, Building, Household
@@ -70,7 +79,9 @@ ROSTER_CSV = ("\ufeff" + ",".join(ROSTER_COLUMNS) + "\r\n"
 # tests/accounts/test_services.py), the API (enumerated from its schema below), the
 # language switch and the login/logout pages.
 SKIPPED_PREFIXES = ("admin/", "static/", "api/")
-SKIPPED_NAMES = {"set_language", "accounts:login", "accounts:logout"}
+# The resident's check-in form has no login: its signed one-time token is the key, and
+# tests/followup/test_web.py checks forged, used and expired tokens.
+SKIPPED_NAMES = {"set_language", "accounts:login", "accounts:logout", "followup:answer"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,16 @@ PAGES: dict[str, Page] = {
     "rosters:undo": Page(POST, {"import_id": "import"}),
     "rosters:errors": Page(GET, {"import_id": "import"}),
     "rosters:export": Page(POST, {"area_id": "area"}, form="export"),
+    "followup:alerts": Page(GET, needs=Can.VIEW_REGISTRY),
+    "followup:alert": Page(GET_POST, {"alert_id": "alert"}, form="resolve"),
+    "followup:visits": Page(GET, needs=Can.HANDLE_ALERTS),
+    "followup:visit": Page(GET_POST, {"contact_id": "contact"}, form="visit"),
+    "followup:campaigns": Page(GET, needs=Can.VIEW_REGISTRY),
+    "followup:campaign_new": Page(GET_POST, needs=Can.MANAGE_CAMPAIGNS),
+    "followup:campaign": Page(GET, {"campaign_id": "campaign"}),
+    "followup:campaign_run": Page(POST, {"campaign_id": "campaign"},
+                                  {"action": ("start", "pause")}),
+    "followup:round": Page(GET, {"round_id": "round"}),
     "healthz": Page(GET, public=True),
 }
 
@@ -150,6 +171,9 @@ class World:
     district_grid: Area  # a grid in a second district: outside even the admin's area
     residents: dict[int, Resident]  # grid id -> a resident with phone and ID number there
     imports: dict[int, list[RosterImport]]  # grid id -> roster imports into it, one per step
+    # grid id -> the follow-up objects of its resident: an open alert and a contact waiting
+    # for a door visit, in a running round of a campaign of the grid's community.
+    followup: dict[int, tuple[Alert, Contact]]
 
     def outside(self, caller: str) -> dict[str, list[Any]]:
         """Objects outside the caller's area: residents, households, buildings and roster
@@ -174,12 +198,22 @@ class World:
         residents = [self.residents[g.pk] for g in picked]
         if caller == ANONYMOUS:
             areas = [picked[0], picked[0].parent, self.district_grid, areas[0]]
+        followup = [self.followup[g.pk] for g in picked]
+        # A campaign of an area above the caller's reaches into it and may be read; the
+        # ones of areas wholly outside may not.
+        campaigns = list({c.pk: c for c in (contact.round.campaign for _a, contact in followup)
+                          if not inside(c.area.path) and not (top + ".").startswith(
+                              c.area.path + ".")}.values())
         return {
             "area": areas,
             "resident": residents,
             "household": [r.household for r in residents],
             "building": [r.household.building for r in residents],
             "import": [i for g in picked for i in self.imports[g.pk]],
+            "alert": [alert for alert, _c in followup],
+            "contact": [contact for _a, contact in followup],
+            "campaign": campaigns,
+            "round": [Round.objects.filter(campaign=c).get() for c in campaigns],
         }
 
 
@@ -216,7 +250,40 @@ def _build_world() -> World:
                      object_id=resident.pk, object_label=resident.name,
                      area_path=resident.grid.path)
     imports = {pk: _make_imports(root, resident.grid) for pk, resident in residents.items()}
-    return World(root=root, district_grid=grid, residents=residents, imports=imports)
+    followup = _make_followup(root, residents)
+    return World(root=root, district_grid=grid, residents=residents, imports=imports,
+                 followup=followup)
+
+
+def _make_followup(root: User, residents: dict[int, Resident]) -> dict[int, tuple[Alert,
+                                                                                 Contact]]:
+    """A running campaign per community with an open round; in it each grid's resident
+    waits for a door visit and has an open alert."""
+    version = Questionnaire.objects.get(slug="daily_health").versions.latest("number")
+    now = timezone.now()
+    rounds: dict[int, Round] = {}
+    made = {}
+    for grid_id, resident in residents.items():
+        community = resident.community
+        if community.pk not in rounds:
+            campaign = campaign_create(by=root, data=CampaignInput(
+                name="越界随访", purpose="测试", area=community, version=version,
+                times=["09:00"], starts_on=now.date(), round_minutes=1440,
+                plan=[{"channel": "web", "at": 0}, {"channel": "visit", "at": 60}]))
+            Campaign.objects.filter(pk=campaign.pk).update(status="running")
+            rounds[community.pk] = Round.objects.create(
+                campaign=campaign, scheduled_for=now - timedelta(hours=2),
+                closes_at=now + timedelta(days=1), opened_at=now)
+        contact = Contact(round=rounds[community.pk], resident=resident, step=1)
+        contact.copy_scope_from(resident)
+        contact.save()
+        alert = Alert(resident=resident, kind=AlertKind.RULE, contact=contact, rule_key="fever",
+                      severity="high", title="越界发热", assigned_area_id=resident.grid_id,
+                      deadline_minutes=120, due_at=now + timedelta(hours=2), created_at=now)
+        alert.copy_scope_from(resident)
+        alert.save()
+        made[grid_id] = (alert, contact)
+    return made
 
 
 def _make_imports(root: User, grid: Area) -> list[RosterImport]:
@@ -282,9 +349,12 @@ def _state(residents: list[Resident]) -> tuple:
     imports = list(RosterImport.objects.order_by("pk").values_list(
         "pk", "status", "mapping", "encoding", "job_id", "message", "undone_at"))
     jobs = (Job.objects.count(), Job.objects.filter(cancel_requested=True).count())
+    followup = (list(Alert.objects.order_by("pk").values_list("pk", "status", "outcome")),
+                list(Contact.objects.order_by("pk").values_list("pk", "state", "answers")),
+                list(Campaign.objects.order_by("pk").values_list("pk", "status")))
     return (AuditEvent.objects.count(), Resident.objects.count(), Proxy.objects.count(),
             Household.objects.count(), rows, imports, jobs, ImportTemplate.objects.count(),
-            ImportBlob.objects.count())
+            ImportBlob.objects.count(), followup)
 
 
 def _client(caller: str) -> Client:
@@ -314,13 +384,19 @@ def _form(kind: str | None, objects: dict[str, Any]) -> dict[str, Any]:
                 **{f"col_{i}": key for i, key in enumerate(ROSTER_MAPPING)}}
     if kind == "export":
         return {"what": "residents", "format": "csv", "full": "on"}
+    if kind == "resolve":
+        return {"outcome": "false_alarm", "note": "越界"}
+    if kind == "visit":
+        return {"fever": "no", "cough": "no"}
     return {}
 
 
 def _hrefs_to(objects: dict[str, list[Any]]) -> list[str]:
     names = {"area": "places:area", "building": "places:building",
              "household": "places:household", "resident": "residents:detail",
-             "import": "rosters:detail"}
+             "import": "rosters:detail", "alert": "followup:alert",
+             "contact": "followup:visit", "campaign": "followup:campaign",
+             "round": "followup:round"}
     return [f'href="{reverse(names[kind], args=[obj.pk])}"'
             for kind, objs in objects.items() for obj in objs]
 

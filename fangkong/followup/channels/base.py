@@ -1,0 +1,61 @@
+"""The one interface every channel's transport implements.
+
+The dispatcher claims due contacts, records an `Attempt` per contact (its `key` is the
+idempotency key), hands the batch to the channel's transport, and records what comes back.
+A transport never raises for a problem with one recipient: it returns that recipient's
+outcome. It may raise for a problem an operator must fix (bad credentials); the attempts
+then stay "sending" and go out again, under the same keys, once it works.
+
+Outcomes (fangkong.followup.models.Outcome): delivered, answered, partial, no_answer, busy,
+rejected, invalid, opted_out, throttled, failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fangkong.followup.questions import Spec
+
+
+@dataclass(frozen=True)
+class Task:
+    """One resident to reach now (or one proxy for several residents)."""
+
+    key: str  # idempotency key of the attempt; a channel sends once per key, ever
+    contact_id: int
+    resident_id: int
+    round_id: int
+    phone: str  # clear number to reach (the proxy's for a proxy session); "" = none known
+    greeting: str  # who is asking and why: the campaign's community and purpose
+    link: str = ""  # the web form's one-time link (web and sms channels)
+    # Other contacts answered in the same session by the same proxy (empty otherwise).
+    also_for: tuple[int, ...] = ()
+    answers: dict[str, Any] = field(default_factory=dict)  # given earlier in this round
+
+
+@dataclass(frozen=True)
+class Result:
+    key: str
+    outcome: str
+    answers: dict[str, Any] | None = None  # understood answers gathered during the attempt
+    # A proxy session: answers for the other contacts of Task.also_for, by contact id.
+    more_answers: dict[int, dict[str, Any]] | None = None
+    provider_id: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a transport needs to know about the round it works for."""
+
+    channel: str
+    campaign_id: int
+    spec: Spec
+    tasks: list[Task]
+
+
+class Transport(Protocol):
+    def send(self, batch: Batch) -> list[Result]:
+        """One Result per task, in any order, keyed by Task.key."""
+        ...

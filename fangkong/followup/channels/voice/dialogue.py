@@ -1,0 +1,317 @@
+"""The robot's side of a follow-up call: greet, ask each question, understand, confirm, thank.
+
+    report = run_call(call, spec, number="13800001234", greeting="您好，这里是XX社区……")
+
+`run_call` dials, talks and hangs up, and always returns a `CallReport`: it never raises on
+what comes down the line (odd text, odd keys, a hang-up at any point, a failing line).
+
+The flow: the greeting (who calls and why, so residents do not hang up on an unknown
+number); then, for each question `Spec.next_question(answers, channel="voice")` gives, its
+voice prompt, an answer (speech or keys) and `understand_answer`. An answer not understood
+is explained (the understander's problem text) and asked once more; still unclear, the
+question is skipped, listed in `unclear` ("needs checking") and questions depending on it
+are not asked. A temperature is read back ("三十七度五，对吗？") and asked again when the
+resident says it is wrong. Then goodbye and hang-up. A hang-up midway keeps what was said.
+
+Fixed sentences go through gettext (English msgids); the greeting and the questions' voice
+texts are the questionnaire's own (Chinese) data. Numbers are read out in Chinese.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from fangkong.followup.channels.voice.callcontrol import (
+    Call,
+    DialStatus,
+    Heard,
+    HeardKind,
+    LineError,
+    Prompt,
+    Purpose,
+)
+from fangkong.followup.questions import Kind, Question, Spec
+from fangkong.followup.understand import parse_yes_no, understand_answer
+
+log = logging.getLogger(__name__)
+
+MAX_MISSES = 2  # answers not understood before a question is given up as unclear
+MAX_DENIALS = 2  # read-backs the resident says are wrong before the same
+LISTEN_S = 8.0
+CHARS_PER_SECOND = 4.5  # speaking rate of the robot's voice, for the talk time
+MAX_HEARD = 200  # longer transcriptions are cut: nobody answers a question at that length
+# Phone and ID numbers, typed or said digit by digit, stay out of transcripts.
+_LONG_DIGITS = re.compile(r"[0-9０-９零〇一二三四五六七八九幺两]{5,}")
+
+OUTCOMES = ("answered", "partial", "no_answer", "busy", "rejected", "invalid", "failed")
+
+
+@dataclass(frozen=True)
+class CallReport:
+    """`outcome`: one of OUTCOMES; "answered" when every applicable required question the
+    voice channel asks was answered, "partial" after a hang-up or with unclear answers.
+    `answers` holds only what this call gathered (normalised, Decimal kept); `unclear` the
+    keys of questions given up on; `transcript` (who, text) pairs, who being "robot" or
+    "resident", long digit runs masked; `seconds` the talk time; `reason` a short cause
+    without personal data (the SIP reason when the call was not answered)."""
+
+    outcome: str
+    answers: dict[str, Any] = field(default_factory=dict)
+    unclear: list[str] = field(default_factory=list)
+    transcript: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    reason: str = ""
+
+
+_DIGITS = "零一二三四五六七八九"
+
+
+def _say_below_10000(n: int) -> str:
+    text, zero = "", False
+    for value, unit in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
+        digit = n // value % 10
+        if digit:
+            text += ("零" if zero else "") + _DIGITS[digit] + unit
+            zero = False
+        elif text:
+            zero = True
+    return text
+
+
+def say_number(n: int) -> str:
+    """An integer as spoken Mandarin: 15 -> 十五, 305 -> 三百零五, 20010 -> 二万零一十.
+    From 10**12 on, digit by digit."""
+    if n < 0:
+        return "负" + say_number(-n)
+    if n == 0:
+        return "零"
+    if n >= 10**12:
+        return "".join(_DIGITS[int(d)] for d in str(n))
+    text, gap = "", False
+    for value, unit in ((10**8, "亿"), (10**4, "万"), (1, "")):
+        group = n // value % 10000
+        if group:
+            if text and (gap or group < 1000):
+                text += "零"
+            text += _say_below_10000(group) + unit
+            gap = False
+        elif text:
+            gap = True
+    return text[1:] if text.startswith("一十") else text
+
+
+def say_decimal(value: Decimal, *, point: str = "度") -> str:
+    """A decimal as spoken Mandarin, the fraction digit by digit: 37.5 -> 三十七度五,
+    37.0 -> 三十七度; with point="点", 2.50 -> 二点五 and 3 -> 三."""
+    value = Decimal(value)
+    if not value.is_finite():
+        return str(value)
+    sign = "负" if value < 0 else ""
+    whole, _dot, fraction = format(abs(value), "f").partition(".")
+    fraction = fraction.rstrip("0")
+    spoken = sign + say_number(int(whole))
+    if fraction:
+        return spoken + point + "".join(_DIGITS[int(d)] for d in fraction)
+    return spoken + ("" if point == "点" else point)
+
+
+class _Conversation:
+    """One answered call's state; `ask` returns False once the line is gone."""
+
+    def __init__(self, call: Call, spec: Spec, earlier: dict[str, Any]) -> None:
+        self.call, self.spec, self.earlier = call, spec, earlier
+        self.answers: dict[str, Any] = {}
+        self.unclear: list[str] = []
+        self.skipped: list[str] = []
+        self.transcript: list[tuple[str, str]] = []
+        self.seconds = 0.0
+
+    def say(self, prompt: Prompt) -> None:
+        self.transcript.append(("robot", prompt.text))
+        self.seconds += len(prompt.text) / CHARS_PER_SECOND
+        self.call.play(prompt)
+
+    def hear(self, *, digits: int | None) -> Heard:
+        """Listen, and tidy what came back: whatever the line returns, the rest of the
+        dialogue sees a well-formed Heard."""
+        heard = self.call.listen(timeout_s=LISTEN_S, digits=digits)
+        try:
+            kind = HeardKind(heard.kind)
+        except (AttributeError, ValueError):
+            kind = HeardKind.SPEECH
+        text = str(getattr(heard, "text", "") or "")[:MAX_HEARD]
+        try:
+            seconds = float(heard.seconds)
+        except (AttributeError, TypeError, ValueError):
+            seconds = 0.0
+        seconds = min(seconds, 600.0) if math.isfinite(seconds) and seconds > 0 else 0.0
+        self.seconds += seconds
+        shown = {HeardKind.SPEECH: _LONG_DIGITS.sub("…", text) or "[unclear]",
+                 HeardKind.DTMF: f"[{text}]",
+                 HeardKind.SILENCE: "[silence]", HeardKind.HANGUP: "[hangup]"}[kind]
+        self.transcript.append(("resident", shown))
+        return Heard(kind, text, seconds)
+
+    def next_question(self) -> Question | None:
+        # Unclear and skipped questions stand in with a marker that matches no `when`
+        # condition: they are not asked again, and neither is anything depending on them.
+        known = {**self.earlier, **self.answers,
+                 **dict.fromkeys(self.unclear + self.skipped, _UNCLEAR)}
+        return self.spec.next_question(known, channel="voice")
+
+    def ask(self, question: Question) -> bool:
+        """Ask until understood (and, for a temperature, confirmed), or give up on it as
+        unclear; False when the resident hung up."""
+        misses = denials = 0
+        prompt = Prompt.of(question.voice, question=question)
+        while True:
+            self.say(prompt)
+            heard = self.hear(digits=_keys_for(question))
+            if heard.kind == HeardKind.HANGUP:
+                return False
+            ok, value, problem = _understand(question, heard)
+            denied = False
+            if ok and value is not None and question.kind == Kind.TEMPERATURE:
+                confirmed = self.confirm(question, value)
+                if confirmed is None:
+                    return False
+                if confirmed is not True:
+                    ok, denied = False, confirmed is False
+                    again = (_("All right, once more. %(question)s") if denied
+                             else _("Sorry, I did not catch that. %(question)s"))
+                    problem = again % {"question": question.voice}
+            if ok:
+                if value is None:  # a question not required, left blank: skipped
+                    self.skipped.append(question.key)
+                else:
+                    self.answers[question.key] = value
+                return True
+            if denied:
+                denials += 1
+            else:
+                misses += 1
+            if misses >= MAX_MISSES or denials >= MAX_DENIALS:
+                self.unclear.append(question.key)
+                return True
+            # The re-ask says what was wrong and asks the question again.
+            prompt = Prompt.of(problem, Purpose.PROBLEM, question=question)
+
+    def confirm(self, question: Question, value: Decimal) -> bool | str | None:
+        """Read the value back: True or False as the resident said, "unclear" when not
+        understood, None when they hung up."""
+        text = _("Your temperature is %(t)s, is that right? Press 1 if right, 2 if not.") % {
+            "t": say_decimal(value)}
+        self.say(Prompt.of(text, Purpose.CONFIRM, question=question, confirming=value))
+        heard = self.hear(digits=1)
+        if heard.kind == HeardKind.HANGUP:
+            return None
+        said: bool | None = None
+        if heard.kind == HeardKind.DTMF:
+            said = {"1": True, "2": False}.get(heard.text.strip().rstrip("#"))
+        elif heard.kind == HeardKind.SPEECH:
+            try:
+                said = parse_yes_no(heard.text)
+            except Exception:  # see _understand
+                log.exception("yes/no understanding failed")
+        return "unclear" if said is None else said
+
+
+_UNCLEAR = object()
+
+
+def _keys_for(question: Question) -> int | None:
+    """How many keys make a full keypad answer (None: until "#" or the timeout)."""
+    if question.kind == Kind.YES_NO:
+        return 1
+    if question.kind == Kind.SINGLE and all(len(o.keypad) <= 1 for o in question.options) \
+            and len(question.options) <= 9:
+        return 1
+    return None  # a temperature too: 365, 36*5 and 365# are all 36.5
+
+
+def _understand(question: Question, heard: Heard) -> tuple[bool, Any, str]:
+    """(True, value, "") when understood (value None: a blank answer to a question that is
+    not required), else (False, None, the re-ask to play)."""
+    keypad = heard.kind == HeardKind.DTMF
+    text = heard.text if heard.kind in (HeardKind.SPEECH, HeardKind.DTMF) else ""
+    try:
+        understood = understand_answer(question, text, keypad=keypad)
+    except Exception:
+        # A bug in understanding odd input must cost one question, not the call.
+        log.exception("understanding failed for %s", question.key)
+        understood = None
+    if understood is not None and understood.ok:
+        return True, understood.value, ""
+    if heard.kind == HeardKind.SILENCE:
+        return False, None, _("Sorry, I did not hear an answer. %(question)s") % {
+            "question": question.voice}
+    if understood is not None and understood.problem:
+        return False, None, understood.problem
+    return False, None, _("Sorry, I did not catch that. %(question)s") % {
+        "question": question.voice}
+
+
+def run_call(call: Call, spec: Spec, *, number: str, greeting: str, caller_id: str = "",
+             ring_timeout_s: float = 30, earlier: dict[str, Any] | None = None) -> CallReport:
+    """Dial `number`, hold the follow-up conversation, hang up; return what happened.
+    `earlier`: answers already given this round (their questions are not asked again, and
+    they count for conditions and completeness, but are not repeated in the report)."""
+    earlier = dict(earlier or {})
+    try:
+        dialled = call.dial(number, caller_id=caller_id, ring_timeout_s=ring_timeout_s)
+    except LineError as exc:
+        _hang_up(call)
+        return CallReport("failed", reason=f"line error: {type(exc).__name__}")
+    try:
+        status = DialStatus(getattr(dialled, "status", DialStatus.FAILED))
+    except ValueError:
+        status = DialStatus.FAILED
+    reason = str(getattr(dialled, "reason", ""))[:80]
+    if status != DialStatus.ANSWERED:
+        _hang_up(call)
+        return CallReport(status.value, reason=reason)  # the statuses are outcome names
+    talk = _Conversation(call, spec, earlier)
+    finished, reason = False, ""
+    try:
+        talk.say(Prompt.of(str(greeting or "").strip() or _(
+            "Hello, this is your community calling for the daily health follow-up."),
+            Purpose.GREETING))
+        while (question := talk.next_question()) is not None:
+            if not talk.ask(question):
+                reason = "hung up"
+                break
+        else:
+            finished = True
+            talk.say(Prompt.of(
+                _("Thank you. A community worker may call to check some answers. Goodbye.")
+                if talk.unclear else _("Thank you for your answers. Goodbye."), Purpose.GOODBYE))
+    except LineError as exc:
+        reason = f"line error: {type(exc).__name__}"
+    _hang_up(call)
+    answered = {**earlier, **talk.answers}
+    voiced = [q for q in spec.asked(answered) if q.required and q.voice]
+    complete = finished and not talk.unclear and all(q.key in answered for q in voiced)
+    if complete:
+        outcome = "answered"
+    elif talk.answers or talk.unclear or reason == "hung up":
+        outcome = "partial"
+    else:
+        outcome = "failed"
+    if not reason and talk.unclear:
+        reason = "unclear: " + ",".join(talk.unclear)
+    return CallReport(outcome, talk.answers, talk.unclear, talk.transcript,
+                      round(talk.seconds, 1), reason)
+
+
+def _hang_up(call: Call) -> None:
+    try:
+        call.hangup()
+    except LineError:
+        log.warning("hang-up failed on a broken line")

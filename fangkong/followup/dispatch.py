@@ -1,0 +1,215 @@
+"""The follow-up dispatcher: claim due contacts, try them on their channel, record the
+outcome, schedule the next step.
+
+Contacts are the work rows (state, due time, lease). A worker claims a batch of one
+round's step with a conditional UPDATE (after `SELECT ... FOR UPDATE SKIP LOCKED` on
+PostgreSQL; SQLite serialises writers), so any number of `fangkong worker` processes can
+share a database. Before anything is sent, one `Attempt` per contact is committed with its
+idempotency key; the transport sends once per key, so a worker killed between sending and
+recording is repeated by the next worker without a second message reaching the resident.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from fangkong.followup.answers import contacts_answer, spec_of
+from fangkong.followup.channels.base import Batch, Result, Task
+from fangkong.followup.channels.registry import transport_for
+from fangkong.followup.channels.web.links import contact_link
+from fangkong.followup.models import (
+    Attempt,
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactState,
+    Outcome,
+    Round,
+    RoundStatus,
+)
+from fangkong.followup.plan import Step, after_outcome, in_quiet_hours, parse_plan
+from fangkong.lib import clock
+from fangkong.lib.crypto import unseal
+from fangkong.residents.personal import PHONE
+
+log = logging.getLogger("fangkong.followup")
+TICK_SECONDS = 5  # how much capacity one pass may use: rate x the worker's polling period
+
+
+def _quiet(campaign: Campaign, channel: str, now: datetime) -> bool:
+    local = timezone.localtime(now).time()
+    if channel == "voice":
+        return in_quiet_hours(campaign.quiet_calls, local)
+    if channel in ("sms", "web"):
+        return in_quiet_hours(campaign.quiet_sms, local)
+    return False
+
+
+def _room(campaign: Campaign, round_: Round, step_index: int, step: Step,
+          now: datetime) -> int:
+    """How many contacts this pass may take on the step, within the campaign's capacity:
+    concurrent calls for voice (minus the calls under way), messages per second for text."""
+    capacity = campaign.capacity or {}
+    if step.channel == "voice":
+        lines = int(capacity.get("voice", 30))
+        busy = Contact.objects.filter(round=round_, step=step_index, lease_until__gt=now,
+                                      state=ContactState.PENDING).exclude(lease_owner="").count()
+        return max(lines - busy, 0)
+    rate = float(capacity.get(step.channel, 50))
+    return max(int(rate * TICK_SECONDS), 1)
+
+
+def contacts_claim(*, round_: Round, step: int, owner: str, limit: int,
+                   now: datetime) -> tuple[str, list[Contact]]:
+    """Lease up to `limit` due contacts of a round's step to `owner`."""
+    lease = f"{owner}#{secrets.token_hex(4)}"
+    due = (Q(round=round_, state=ContactState.PENDING, step=step, due_at__lte=now)
+           & (Q(lease_until__isnull=True) | Q(lease_until__lt=now)))
+    with transaction.atomic():
+        candidates = Contact.objects.filter(due).order_by("due_at", "pk")
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return lease, []
+        Contact.objects.filter(due, pk__in=ids).update(
+            lease_owner=lease, lease_until=now + timedelta(seconds=settings.FOLLOWUP_LEASE_SECONDS))
+    claimed = list(Contact.objects.filter(pk__in=ids, lease_owner=lease)
+                   .select_related("resident", "round"))
+    return lease, claimed
+
+
+def _phone_of(contact: Contact, proxies: dict[int, bytes]) -> str:
+    sealed = proxies.get(contact.resident_id) if contact.proxy_index else None
+    sealed = sealed or contact.resident.phone_sealed
+    return unseal(bytes(sealed), purpose=PHONE) if sealed else ""
+
+
+def _tasks(campaign: Campaign, round_: Round, step: Step, contacts: list[Contact],
+           *, keys: dict[int, str], needs_phone: bool) -> tuple[list[Task], dict[str, list[int]]]:
+    """One task per contact, or one per proxy for the residents that proxy answers for."""
+    from fangkong.residents.models import Proxy
+
+    proxies: dict[int, bytes] = {}
+    if needs_phone and any(c.proxy_index for c in contacts):
+        for resident_id, sealed in (Proxy.objects.filter(
+                resident_id__in=[c.resident_id for c in contacts if c.proxy_index])
+                .order_by("-pk").values_list("resident_id", "phone_sealed")):
+            proxies[resident_id] = sealed
+    groups: dict[str, list[Contact]] = defaultdict(list)
+    for contact in contacts:
+        groups[contact.proxy_index or f"c{contact.pk}"].append(contact)
+    greeting = f"{campaign.area.name}: {campaign.purpose}"
+    tasks, members = [], {}
+    for group in groups.values():
+        lead = group[0]
+        key = keys[lead.pk]
+        members[key] = [c.pk for c in group]
+        tasks.append(Task(key=key, contact_id=lead.pk, resident_id=lead.resident_id,
+                          round_id=round_.pk,
+                          phone=_phone_of(lead, proxies) if needs_phone else "",
+                          greeting=greeting,
+                          link=contact_link(lead.pk) if step.channel in ("web", "sms") else "",
+                          also_for=tuple(c.pk for c in group[1:]),
+                          answers=dict(lead.answers)))
+    return tasks, members
+
+
+def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...],
+                    step_index: int, lease: str, contacts: list[Contact],
+                    now: datetime) -> int:
+    """Attempt every claimed contact on its step and record what happened."""
+    step = plan[step_index]
+    keys = {c.pk: f"{c.pk}.{step_index}.{c.tries + 1}" for c in contacts}
+    # Committed before sending: the keys are what stop a resent message after a crash.
+    Attempt.objects.bulk_create(
+        [Attempt(contact=c, channel=step.channel, step=step_index, try_number=c.tries + 1,
+                 key=keys[c.pk], started_at=now) for c in contacts],
+        ignore_conflicts=True)
+    transport = transport_for(step.channel)
+    tasks, members = _tasks(campaign, round_, step, contacts, keys=keys,
+                            needs_phone=getattr(transport, "needs_phone", True))
+    spec = spec_of(campaign.version_id)
+    results: dict[str, Result] = {r.key: r for r in transport.send(
+        Batch(channel=step.channel, campaign_id=campaign.pk, spec=spec, tasks=tasks))}
+    by_pk = {c.pk: c for c in contacts}
+    with transaction.atomic():
+        # Only contacts this worker still holds: a lease lost to a slow send is someone
+        # else's now, and their outcome is theirs to record.
+        held = set(Contact.objects.filter(pk__in=list(by_pk), lease_owner=lease)
+                   .values_list("pk", flat=True))
+        outcome_of: dict[int, Result] = {}
+        key_of = {pk: key for key, pks in members.items() for pk in pks}
+        result_leads = {key: pks[0] for key, pks in members.items()}
+        for key, pks in members.items():
+            result = results.get(key) or Result(key=key, outcome=Outcome.FAILED,
+                                                detail="no result from the channel")
+            for pk in pks:
+                outcome_of[pk] = result
+        answered: list[tuple[Contact, dict[str, Any], str]] = []
+        changed: list[Contact] = []
+        attempts: list[Attempt] = []
+        for pk, result in outcome_of.items():
+            if pk not in held:
+                continue
+            contact = by_pk[pk]
+            contact.tries += 1
+            attempts.append(Attempt(key=keys[pk], outcome=result.outcome, finished_at=now,
+                                    provider_id=result.provider_id[:64],
+                                    detail=result.detail[:200]))
+            given = (result.answers if pk == result_leads.get(key_of[pk])
+                     else (result.more_answers or {}).get(pk))
+            if given:
+                answered.append((contact, given, step.channel))
+            nxt = after_outcome(plan, step=step_index, tries=contact.tries,
+                                outcome=result.outcome, now=now, opened=round_.scheduled_for,
+                                closes=round_.closes_at)
+            contact.state, contact.step, contact.tries, contact.due_at = (
+                nxt.state, nxt.step, nxt.tries, nxt.due_at)
+            contact.lease_owner, contact.lease_until = "", None
+            changed.append(contact)
+        for attempt in attempts:
+            Attempt.objects.filter(key=attempt.key).update(
+                outcome=attempt.outcome, finished_at=attempt.finished_at,
+                provider_id=attempt.provider_id, detail=attempt.detail)
+        Contact.objects.bulk_update(changed, ["state", "step", "tries", "due_at", "lease_owner",
+                                              "lease_until"], batch_size=1000)
+        # A complete answer overrides the fallback just scheduled (answered contacts stop).
+        contacts_answer(answered, now=now,
+                        proxied={c.pk for c, _, _ in answered if c.proxy_index})
+    return len(changed)
+
+
+def dispatch_pass(*, owner: str, now: datetime | None = None, limit: int = 500) -> int:
+    """One pass over every open round: claim what is due on each step and attempt it.
+    Returns how many contacts were handled (0 = nothing was due)."""
+    now = now or clock.now()
+    handled = 0
+    rounds = (Round.objects.filter(status=RoundStatus.OPEN, closes_at__gt=now,
+                                   campaign__status=CampaignStatus.RUNNING)
+              .select_related("campaign", "campaign__area"))
+    for round_ in rounds:
+        campaign = round_.campaign
+        plan = parse_plan(campaign.plan, round_minutes=campaign.round_minutes)
+        for index, step in enumerate(plan):
+            if step.channel == "visit" or _quiet(campaign, step.channel, now):
+                continue
+            room = min(_room(campaign, round_, index, step, now), limit)
+            if room <= 0:
+                continue
+            lease, contacts = contacts_claim(round_=round_, step=index, owner=owner,
+                                             limit=room, now=now)
+            if contacts:
+                handled += process_claimed(campaign=campaign, round_=round_, plan=plan,
+                                           step_index=index, lease=lease, contacts=contacts,
+                                           now=now)
+    return handled

@@ -1,0 +1,210 @@
+"""Staff pages of the follow-up robot: alerts, door visits, campaigns and round tables.
+
+The resident's own form lives with its channel (channels/web/views.py)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from fangkong.accounts.roles import Can, can
+from fangkong.accounts.scope import area_scope_q, user_area
+from fangkong.followup import selectors, services, tables
+from fangkong.followup.alerts import alert_resolve
+from fangkong.followup.answers import contacts_answer, spec_of
+from fangkong.followup.channels.web.forms import AnswerForm
+from fangkong.followup.models import AlertStatus, Contact, ContactState, Questionnaire
+from fangkong.followup.staff_forms import CampaignForm, ResolveForm
+from fangkong.followup.targets import describe_target
+from fangkong.lib import clock
+from fangkong.places.models import Area, AreaKind
+from fangkong.places.selectors import area_breadcrumbs, area_for_user
+from fangkong.residents.forms import apply_errors
+
+
+def _require(user, capability: Can) -> None:  # noqa: ANN001
+    if not can(user, capability):
+        raise PermissionDenied
+
+
+@login_required
+@require_GET
+def alert_list(request: HttpRequest) -> HttpResponse:
+    """The short list on the grid worker's phone: open alerts, their own first."""
+    _require(request.user, Can.VIEW_REGISTRY)
+    status = AlertStatus.RESOLVED if request.GET.get("show") == "resolved" else AlertStatus.OPEN
+    alerts = selectors.alert_list(request.user, status=status)
+    return render(request, "followup/alerts.html", {
+        "alerts": alerts, "status": status, "now": clock.now(),
+        "my_area": user_area(request.user)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = selectors.alert_for_user(request.user, alert_id)
+    form = ResolveForm(request.POST or None)
+    if request.method == "POST":
+        _require(request.user, Can.HANDLE_ALERTS)
+        if form.is_valid():
+            try:
+                alert_resolve(alert=alert, by=request.user, outcome=form.cleaned_data["outcome"],
+                              note=form.cleaned_data["note"])
+            except ValidationError as exc:
+                apply_errors(form, exc.message_dict)
+            else:
+                messages.success(request, _("Alert resolved."))
+                return redirect("followup:alerts")
+    history = alert.resident.alerts.exclude(pk=alert.pk).order_by("-created_at")[:20]
+    return render(request, "followup/alert.html", {
+        "alert": alert, "form": form, "history": history, "now": clock.now(),
+        "can_resolve": can(request.user, Can.HANDLE_ALERTS)})
+
+
+@login_required
+@require_GET
+def visit_list(request: HttpRequest) -> HttpResponse:
+    """Residents nobody reached by message or call, in walking order."""
+    _require(request.user, Can.HANDLE_ALERTS)
+    return render(request, "followup/visits.html",
+                  {"contacts": selectors.visit_list(request.user)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def visit_record(request: HttpRequest, contact_id: int) -> HttpResponse:
+    """The doorstep form: the worker records the resident's answers (or that nobody was
+    home, which leaves the resident on the list until the round closes)."""
+    contact = selectors.visit_contact_for_user(request.user, contact_id)
+    round_ = contact.round
+    if contact.state != ContactState.PENDING or round_.closes_at <= clock.now():
+        messages.info(request, _("This resident has been dealt with already."))
+        return redirect("followup:visits")
+    spec = spec_of(round_.campaign.version_id)
+    form = AnswerForm(request.POST or None, spec=spec)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            locked = (Contact.objects.select_for_update().select_related("round",
+                                                                         "round__campaign")
+                      .get(pk=contact.pk))
+            if locked.state == ContactState.PENDING:
+                contacts_answer([(locked, form.answers, "visit")])
+        messages.success(request, _("Answers recorded for %(name)s.") % {
+            "name": contact.resident.name})
+        return redirect("followup:visits")
+    return render(request, "followup/visit.html", {"contact": contact, "form": form})
+
+
+@login_required
+@require_GET
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    _require(request.user, Can.VIEW_REGISTRY)
+    campaigns = (selectors.campaigns_for_user(request.user)
+                 .select_related("area", "version__questionnaire").order_by("-created_at")[:100])
+    return render(request, "followup/campaigns.html", {
+        "campaigns": campaigns, "can_manage": can(request.user, Can.MANAGE_CAMPAIGNS)})
+
+
+def _questionnaires(user) -> object:  # noqa: ANN001
+    areas = Area.objects.filter(area_scope_q(user)) if not user.is_superuser else Area.objects
+    return Questionnaire.objects.filter(area__isnull=True) | Questionnaire.objects.filter(
+        area__in=areas.all())
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    _require(user, Can.MANAGE_CAMPAIGNS)
+    area = user_area(user)
+    initial = {"starts_on": clock.local_today()}
+    form = CampaignForm(request.POST or None, initial=initial,
+                        questionnaires=_questionnaires(user))
+    if request.method == "POST" and form.is_valid() and area is not None:
+        data = form.cleaned_data
+        target = {"tags": [t.slug for t in data["tags"]], "isolation": data["isolation"],
+                  "age_min": data["age_min"], "age_max": data["age_max"]}
+        try:
+            campaign = services.campaign_create(by=user, data=services.CampaignInput(
+                name=data["name"], purpose=data["purpose"], area=area,
+                version=form.latest_version(), times=data["times"].replace("，", " ").split(),
+                weekdays=data["weekdays"], starts_on=data["starts_on"], ends_on=data["ends_on"],
+                target=target, round_minutes=data["round_minutes"], plan=form.plan(),
+                quiet_calls=[f"{data['quiet_calls_from']:%H:%M}", f"{data['quiet_calls_to']:%H:%M}"],
+                quiet_sms=[f"{data['quiet_sms_from']:%H:%M}", f"{data['quiet_sms_to']:%H:%M}"],
+                capacity={"voice": data["voice_lines"], "sms": data["sms_rate"],
+                          "web": data["sms_rate"]},
+                proxy_answering=data["proxy_answering"]))
+        except ValidationError as exc:
+            errors = dict(exc.message_dict)
+            if "plan" in errors:
+                errors["step1"] = errors.pop("plan")
+            if "target" in errors:
+                errors["tags"] = errors.pop("target")
+            apply_errors(form, errors)
+        else:
+            messages.success(request, _("Campaign saved. Check it, then start it."))
+            return redirect("followup:campaign", campaign.pk)
+    return render(request, "followup/campaign_new.html", {"form": form, "area": area})
+
+
+@login_required
+@require_GET
+def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = selectors.campaign_for_user(request.user, campaign_id)
+    rounds = list(campaign.rounds.order_by("-scheduled_for")[:30])
+    return render(request, "followup/campaign.html", {
+        "campaign": campaign, "rounds": rounds, "target": describe_target(campaign.target),
+        "can_manage": can(request.user, Can.MANAGE_CAMPAIGNS)
+        and Area.objects.filter(area_scope_q(request.user), pk=campaign.area_id).exists()})
+
+
+@login_required
+@require_POST
+def campaign_run(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
+    campaign = selectors.campaign_for_user(request.user, campaign_id)
+    if not Area.objects.filter(area_scope_q(request.user), pk=campaign.area_id).exists():
+        raise PermissionDenied  # a campaign of an area above: theirs to run
+    try:
+        if action == "start":
+            services.campaign_start(by=request.user, campaign=campaign)
+            messages.success(request, _("Campaign started: rounds now open by themselves."))
+        else:
+            services.campaign_pause(by=request.user, campaign=campaign)
+            messages.success(request, _("Campaign paused: nothing more is sent."))
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    return redirect("followup:campaign", campaign.pk)
+
+
+@login_required
+@require_GET
+def round_table(request: HttpRequest, round_id: int) -> HttpResponse:
+    """The round's table for the user's area (or an area below it, ?area=), live while
+    the round runs (the page refreshes its table every few seconds with htmx)."""
+    round_ = selectors.round_for_user(request.user, round_id)
+    campaign_area = round_.campaign.area
+    area_id = request.GET.get("area")
+    if area_id and area_id.isdigit():
+        area = area_for_user(request.user, int(area_id))
+    else:
+        home = user_area(request.user)
+        area = home if home is not None and campaign_area.path.startswith(home.path + ".") \
+            is False and home.path.startswith(campaign_area.path) else campaign_area
+        if not request.user.is_superuser and home is not None and \
+                not area.path.startswith(home.path):
+            area = home
+    rows, total = tables.round_table([round_], area)
+    context = {"round": round_, "campaign": round_.campaign, "area": area, "rows": rows,
+               "total": total, "drill": area.kind != AreaKind.GRID,
+               "breadcrumbs": area_breadcrumbs(request.user, area)}
+    template = ("followup/_round_table.html" if request.headers.get("HX-Request")
+                else "followup/round.html")
+    return render(request, template, context)
