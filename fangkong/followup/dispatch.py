@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from fangkong.followup.answers import contacts_answer, spec_of
+from fangkong.followup.answers import contacts_answer, decode_answers, merge, spec_of
 from fangkong.followup.channels.base import Batch, Result, Task
 from fangkong.followup.channels.registry import transport_for
 from fangkong.followup.channels.web.links import contact_link
@@ -94,6 +94,12 @@ def _phone_of(contact: Contact, proxies: dict[int, bytes]) -> str:
     return unseal(bytes(sealed), purpose=PHONE) if sealed else ""
 
 
+def _reachable(contact: Contact) -> str:
+    """For transports that never dial (the simulation): a stand-in that says whether any
+    number is known, without decrypting it."""
+    return "(number)" if contact.proxy_index or contact.resident.phone_index else ""
+
+
 def _tasks(campaign: Campaign, round_: Round, step: Step, contacts: list[Contact],
            *, keys: dict[int, str], needs_phone: bool) -> tuple[list[Task], dict[str, list[int]]]:
     """One task per contact, or one per proxy for the residents that proxy answers for."""
@@ -116,7 +122,8 @@ def _tasks(campaign: Campaign, round_: Round, step: Step, contacts: list[Contact
         members[key] = [c.pk for c in group]
         tasks.append(Task(key=key, contact_id=lead.pk, resident_id=lead.resident_id,
                           round_id=round_.pk,
-                          phone=_phone_of(lead, proxies) if needs_phone else "",
+                          phone=(_phone_of(lead, proxies) if needs_phone
+                                 else _reachable(lead)),
                           greeting=greeting,
                           link=contact_link(lead.pk) if step.channel in ("web", "sms") else "",
                           also_for=tuple(c.pk for c in group[1:]),
@@ -168,10 +175,17 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
                                     detail=result.detail[:200]))
             given = (result.answers if pk == result_leads.get(key_of[pk])
                      else (result.more_answers or {}).get(pk))
+            outcome = result.outcome
             if given:
                 answered.append((contact, given, step.channel))
+                values = decode_answers(merge(contact, spec, given, step.channel), spec)
+                # Only a complete set of answers ends the round for this resident; a call
+                # cut short keeps what it got and is tried again.
+                outcome = "answered" if spec.complete(values) else "partial"
+            elif outcome == "answered":
+                outcome = "partial"  # e.g. a proxy who answered for someone else only
             nxt = after_outcome(plan, step=step_index, tries=contact.tries,
-                                outcome=result.outcome, now=now, opened=round_.scheduled_for,
+                                outcome=outcome, now=now, opened=round_.scheduled_for,
                                 closes=round_.closes_at)
             contact.state, contact.step, contact.tries, contact.due_at = (
                 nxt.state, nxt.step, nxt.tries, nxt.due_at)

@@ -33,6 +33,12 @@ def _build(channel: str) -> Transport:
     return SimTextTransport(seed=settings.SIM_SEED, channel=channel)
 
 
+def reset() -> None:
+    """Forget the transports built so far: the next send builds them from the settings of
+    that moment (tests that change SMS_GATEWAY_URL and friends call this)."""
+    _cache.clear()
+
+
 def transport_for(channel: str) -> Transport:
     if channel in _overrides:
         return _overrides[channel]

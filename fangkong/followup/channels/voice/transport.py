@@ -26,6 +26,8 @@ CallFactory = Callable[[Task], Call]
 
 
 class VoiceTransport:
+    needs_phone = True  # a real line dials the clear number
+
     def __init__(self, carrier_factory: CallFactory, *, caller_id: str = "",
                  ring_timeout_s: float = 30) -> None:
         self.carrier_factory = carrier_factory
@@ -63,5 +65,8 @@ def describe(report: CallReport) -> str:
 
 
 def sim_voice_transport(seed: int, *, behaviour: Behaviour | None = None) -> VoiceTransport:
-    """A VoiceTransport calling the simulated population of `seed`."""
-    return VoiceTransport(SimCarrier(seed, behaviour=behaviour), caller_id="sim")
+    """A VoiceTransport calling the simulated population of `seed` (which needs no clear
+    number: it is keyed by resident)."""
+    transport = VoiceTransport(SimCarrier(seed, behaviour=behaviour), caller_id="sim")
+    transport.needs_phone = False
+    return transport

@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
 
+from fangkong.followup.simulate import demo_followup
 from fangkong.places.models import Area
 from fangkong.synth.demo import DEMO_SPEC, DEMO_STAFF, demo_logins, demo_staff_create
 from fangkong.synth.load import load_city
@@ -39,6 +40,11 @@ class Command(BaseCommand):
             err.write(f"loaded {report.residents:,} residents in {report.households:,} "
                       f"households, {report.grids} grids, in {report.seconds:.1f} s")
             demo_staff_create()
+            err.write("running the follow-up campaigns over the last day (simulated) ...")
+            report = demo_followup(days=1, progress=progress)
+            sys.stderr.write("\n")
+            err.write(f"{report.rounds} rounds, {report.contacts:,} contacts, "
+                      f"{report.answered:,} answered, {report.alerts:,} alerts")
         logins = demo_logins()
         url = f"http://{options['host']}:{options['port']}/"
         out = self.stdout

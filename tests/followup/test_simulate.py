@@ -1,0 +1,33 @@
+"""`fangkong simulate`: a simulated day fills the round tables, alerts and visit lists."""
+
+from __future__ import annotations
+
+from fangkong.followup.models import Alert, Contact, ContactState, Round, RoundStatus
+from fangkong.followup.simulate import demo_campaigns_create, simulate_days
+from fangkong.followup.tables import round_table
+from fangkong.lib import clock
+from tests.followup.conftest import MONDAY, at
+
+
+def test_simulated_day_runs_the_demo_campaigns_through_every_channel(community_secretary):  # noqa: ANN001
+    community = community_secretary.area
+    campaigns = demo_campaigns_create(by=community_secretary, community=community,
+                                      starts_on=MONDAY)
+    report = simulate_days(days=1, end=at(23, 0))
+    assert not clock.is_pinned()  # the clock is given back
+    rounds = list(Round.objects.filter(campaign__in=campaigns))
+    # Isolation at 09:00 and 16:00, the elderly at 08:30, everyone at 10:00: all closed.
+    assert len(rounds) == 4 and {r.status for r in rounds} == {RoundStatus.CLOSED}
+    contacts = Contact.objects.filter(round__in=rounds)
+    assert report.contacts == contacts.count() > 300
+    answered = contacts.filter(state=ContactState.ANSWERED)
+    assert set(answered.values_list("answered_via", flat=True)) == {"web", "voice", "visit"}
+    assert not contacts.filter(state=ContactState.PENDING).exists()
+    # The simulated workers visited the whole list: everyone was reached in the end.
+    assert report.alerts == Alert.objects.filter(campaign__in=campaigns).count()
+    everyone = next(r for r in rounds if r.campaign.name == "全体居民发热排查")
+    rows, total = round_table([everyone], community)
+    assert total.targeted == everyone.targeted
+    assert total.answered + total.unreached + total.opted_out == total.targeted
+    assert sum(r.answered for r in rows) == total.answered == answered.filter(
+        round=everyone).count()
