@@ -44,6 +44,14 @@ def admin_user(city: City):
     return city.persona("admin")
 
 
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """A request through LocaleMiddleware leaves its language active in the thread (a
+    test client asking for English, say): every test starts in the default language."""
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def english():
     """For tests that assert messages in English (the interface's default is Chinese):

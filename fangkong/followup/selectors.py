@@ -3,6 +3,8 @@ campaigns and rounds, the alert list and the door-visit list."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404
 
@@ -19,6 +21,7 @@ from fangkong.followup.models import (
     RoundStatus,
 )
 from fangkong.followup.plan import parse_plan
+from fangkong.lib import clock
 from fangkong.places.models import Area
 
 SEVERITY_RANK = Case(When(severity="high", then=Value(0)), When(severity="medium", then=Value(1)),
@@ -94,11 +97,15 @@ def visit_list(user) -> list[Contact]:  # noqa: ANN001
     unit, room), across the open rounds."""
     if not can(user, Can.HANDLE_ALERTS):
         return []
+    now = clock.now()
     rounds = Round.objects.filter(status=RoundStatus.OPEN).select_related("campaign")
     wanted = Q(pk__in=[])
     for round_ in rounds:
         plan = parse_plan(round_.campaign.plan, round_minutes=round_.campaign.round_minutes)
-        visit_steps = [i for i, s in enumerate(plan) if s.channel == ChannelName.VISIT]
+        # A visit step is listed from its own start time: a resident whose link arrived a
+        # minute ago still has time to answer it.
+        visit_steps = [i for i, s in enumerate(plan) if s.channel == ChannelName.VISIT
+                       and round_.scheduled_for + timedelta(minutes=s.at) <= now]
         if visit_steps:
             wanted |= Q(round=round_, step__in=visit_steps)
     return list(Contact.objects.filter(grid_scope_q(user), wanted, state=ContactState.PENDING)

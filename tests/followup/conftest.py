@@ -80,14 +80,16 @@ def daily_version():  # noqa: ANN201
 
 
 def make_campaign(by, area, *, plan=None, start=True, **overrides):  # noqa: ANN001, ANN201
+    fields = {"name": "居家健康监测", "purpose": "疫情防控每日健康随访",
+              "version": daily_version(), "times": ["09:00"], "starts_on": MONDAY,
+              "round_minutes": 360, **overrides}
     data = CampaignInput(
-        name="居家健康监测", purpose="疫情防控每日健康随访", area=area, version=daily_version(),
-        times=["09:00"], starts_on=MONDAY, round_minutes=360,
+        area=area,
         plan=plan or [{"channel": "web", "at": 0},
                       {"channel": "voice", "at": 90, "retries": 2, "spacing": 30,
                        "busy_spacing": 5},
                       {"channel": "visit", "at": 300}],
-        **overrides)
+        **fields)
     campaign = campaign_create(by=by, data=data)
     if start:
         campaign = campaign_start(by=by, campaign=campaign)

@@ -27,8 +27,10 @@ def _field(question: Question) -> forms.Field:
         return forms.MultipleChoiceField(label=question.label, required=False,
                                          widget=forms.CheckboxSelectMultiple,
                                          choices=[(o.value, o.label) for o in question.options])
-    widget = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}
-                             if question.kind in (Kind.TEMPERATURE, Kind.NUMBER) else {})
+    attrs = {"aria-label": question.label}  # the question is the fieldset's legend
+    if question.kind in (Kind.TEMPERATURE, Kind.NUMBER):
+        attrs.update(inputmode="decimal", autocomplete="off")
+    widget = forms.TextInput(attrs=attrs)
     return forms.CharField(label=question.label, required=False, widget=widget,
                            max_length=question.max_length if question.kind == Kind.TEXT else 20)
 
