@@ -342,3 +342,52 @@ class GroupRobot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.area_id}"
+
+
+class SmsOptOut(models.Model):
+    """A phone that replied TD (退订): no SMS, and no web link by SMS, goes to it again.
+    Only the blind index is kept (fangkong.residents.personal.phone_index)."""
+
+    phone_index = models.CharField(max_length=32, unique=True)
+    at = models.DateTimeField()
+    source_message_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("SMS opt-out")
+        verbose_name_plural = _("SMS opt-outs")
+
+    def __str__(self) -> str:
+        return f"opt-out {self.at:%Y-%m-%d %H:%M}"
+
+
+class SmsInboundOutcome(models.TextChoices):
+    ANSWERED = "answered", _("Answered")
+    PARTIAL = "partial", _("Answered in part, asked again")
+    REASKED = "reasked", _("Not understood, asked again")
+    HELP = "help", _("Asked for help")
+    OPTED_OUT = "opted_out", _("Opted out")
+    NOTHING_OPEN = "nothing_open", _("Nothing to answer")
+
+
+class SmsInbound(models.Model):
+    """One SMS reply from a known phone, processed once per gateway message id (a webhook
+    delivered again changes nothing and sends no second reply). The text (at most 200
+    characters) is kept only when it answered a pending contact."""
+
+    message_id = models.CharField(max_length=64, unique=True)
+    phone_index = models.CharField(max_length=32)
+    received_at = models.DateTimeField()
+    outcome = models.CharField(max_length=12, choices=SmsInboundOutcome.choices)
+    text = models.CharField(max_length=200, blank=True)
+    # Our answer to it, kept until the gateway has taken it, so a webhook delivered again
+    # after a failed send re-sends the same reply under the same client id.
+    reply = models.CharField(max_length=300, blank=True)
+    replied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("SMS reply received")
+        verbose_name_plural = _("SMS replies received")
+        indexes = [models.Index(fields=["phone_index", "received_at"], name="smsinbound_phone")]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} {self.outcome}"

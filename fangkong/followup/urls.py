@@ -1,11 +1,14 @@
 from django.urls import path
 
 from fangkong.followup import views
+from fangkong.followup.channels.sms import views as sms_views
 from fangkong.followup.channels.web import views as web_views
 
 app_name = "followup"
 urlpatterns = [
     path("f/<str:token>/", web_views.answer, name="answer"),
+    path("followup/sms/inbound", sms_views.inbound, name="sms_inbound"),
+    path("followup/sms/report", sms_views.report, name="sms_report"),
     path("followup/alerts/", views.alert_list, name="alerts"),
     path("followup/alerts/<int:alert_id>/", views.alert_detail, name="alert"),
     path("followup/visits/", views.visit_list, name="visits"),
