@@ -8,14 +8,11 @@ print header and document properties).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
@@ -23,8 +20,16 @@ from fangkong.accounts.roles import Can, can
 from fangkong.audit.models import AuditAction
 from fangkong.audit.services import audit_record
 from fangkong.lib import crypto
+from fangkong.lib.spreadsheets.exports import (
+    FORMATS,
+    Export,
+    area_line,
+    content_type,
+    spool,
+    stamp,
+)
 from fangkong.lib.spreadsheets.read import read_sheet
-from fangkong.lib.spreadsheets.write import Column, Layout, write_csv, write_xlsx
+from fangkong.lib.spreadsheets.write import Column, Layout
 from fangkong.places.models import Area, Household
 from fangkong.places.selectors import area_breadcrumbs, households_for_user
 from fangkong.residents.models import Gender, Relation, Resident, Tag
@@ -34,48 +39,7 @@ from fangkong.rosters.models import RosterImport
 from fangkong.rosters.selectors import import_problems
 from fangkong.rosters.staging import file_get
 
-FORMATS = ("xlsx", "csv")
 CHUNK = 5000
-
-
-@dataclass
-class Export:
-    file: tempfile.SpooledTemporaryFile
-    filename: str
-    content_type: str
-    rows: int
-
-
-def _content_type(fmt: str) -> str:
-    return ("text/csv; charset=utf-8" if fmt == "csv" else
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-
-
-def _stamp(by, rows: int | None = None) -> tuple[str, str]:  # noqa: ANN001
-    """(footer, watermark) naming the exporter and the time."""
-    now = timezone.localtime()
-    who = getattr(by, "display_name", "") or by.get_username()
-    role = by.get_role_display() if getattr(by, "role", "") else _("Superuser")
-    footer = _("Exported by %(who)s (%(role)s) at %(time)s") % {
-        "who": who, "role": role, "time": f"{now:%Y-%m-%d %H:%M}"}
-    if rows is not None:
-        footer += "  " + _("%(n)s rows") % {"n": number_format(rows, force_grouping=True)}
-    watermark = _("%(who)s %(time)s · for community prevention and care only; do not pass "
-                  "on") % {"who": who, "time": f"{now:%Y-%m-%d %H:%M}"}
-    return footer, watermark
-
-
-def _area_line(by, area: Area) -> str:  # noqa: ANN001
-    path = " / ".join(a.name for a in area_breadcrumbs(by, area)) or area.name
-    return _("Area: %(path)s    Date: %(date)s") % {
-        "path": path, "date": f"{timezone.localdate():%Y-%m-%d}"}
-
-
-def _write(fmt: str, layout: Layout, rows) -> tuple[tempfile.SpooledTemporaryFile, int]:  # noqa: ANN001
-    out = tempfile.SpooledTemporaryFile(max_size=32 * 2**20)  # noqa: SIM115 - returned open
-    n = write_csv(out, layout, rows) if fmt == "csv" else write_xlsx(out, layout, rows)
-    out.seek(0)
-    return out, n
 
 
 def _filename(stem: str, area: Area, fmt: str) -> str:
@@ -87,11 +51,11 @@ def _residents_in(by, area: Area) -> QuerySet[Resident]:  # noqa: ANN001
 
 
 def _resident_layout(by, area: Area, rows: int) -> Layout:  # noqa: ANN001
-    footer, watermark = _stamp(by, rows)
+    footer, watermark = stamp(by, rows)
     address = _("Address")
     return Layout(
         title=_("%(area)s resident roster") % {"area": area.name},
-        subtitle=_area_line(by, area),
+        subtitle=area_line(a.name for a in area_breadcrumbs(by, area)),
         columns=(
             Column(_("No."), width=7, kind="number"),
             Column(_("Name"), width=12),
@@ -127,9 +91,9 @@ def export_residents(*, by, area: Area, fmt: str, full: bool = False,  # noqa: A
     audit_record(by=by, action=AuditAction.EXPORT, object_type="residents",
                  object_label=area.name, area_path=area.path, ip=ip,
                  changes={"rows": ["", total], "format": ["", fmt], "full": ["", full]})
-    out, n = _write(fmt, _resident_layout(by, area, total), _resident_rows(qs, full=full))
+    out, n = spool(fmt, _resident_layout(by, area, total), _resident_rows(qs, full=full))
     stem = pgettext("export file name", "residents")
-    return Export(out, _filename(stem, area, fmt), _content_type(fmt), n)
+    return Export(out, _filename(stem, area, fmt), content_type(fmt), n)
 
 
 def _resident_rows(qs: QuerySet[Resident], *, full: bool) -> Iterator[list]:
@@ -180,11 +144,11 @@ def export_households(*, by, area: Area, fmt: str, full: bool = False,  # noqa: 
     audit_record(by=by, action=AuditAction.EXPORT, object_type="households",
                  object_label=area.name, area_path=area.path, ip=ip,
                  changes={"rows": ["", total], "format": ["", fmt], "full": ["", False]})
-    footer, watermark = _stamp(by, total)
+    footer, watermark = stamp(by, total)
     address = _("Address")
     layout = Layout(
         title=_("%(area)s household list") % {"area": area.name},
-        subtitle=_area_line(by, area),
+        subtitle=area_line(a.name for a in area_breadcrumbs(by, area)),
         columns=(Column(_("No."), width=7, kind="number"), Column(_("Estate"), group=address),
                  Column(_("Building"), width=8, group=address),
                  Column(_("Unit"), width=6, group=address),
@@ -192,9 +156,9 @@ def export_households(*, by, area: Area, fmt: str, full: bool = False,  # noqa: 
                  Column(_("Residents"), width=8, kind="number"), Column(_("Householder")),
                  Column(_("Phone"), width=16)),
         footer=footer, watermark=watermark, sheet_name=_("Households"))
-    out, n = _write(fmt, layout, _household_rows(qs))
+    out, n = spool(fmt, layout, _household_rows(qs))
     stem = pgettext("export file name", "households")
-    return Export(out, _filename(stem, area, fmt), _content_type(fmt), n)
+    return Export(out, _filename(stem, area, fmt), content_type(fmt), n)
 
 
 def _household_rows(qs: QuerySet[Household]) -> Iterator[list]:
@@ -221,7 +185,7 @@ def _household_rows(qs: QuerySet[Household]) -> Iterator[list]:
 
 def blank_template(*, by) -> Export:  # noqa: ANN001
     """An empty roster with the columns fangkong recognises and one example row."""
-    footer, watermark = _stamp(by)
+    footer, watermark = stamp(by)
     layout = Layout(
         title=_("Resident roster (template)"),
         subtitle=_("Fill in one resident per row. Format the ID number and phone columns "
@@ -235,8 +199,8 @@ def blank_template(*, by) -> Export:  # noqa: ANN001
         footer=footer, watermark=watermark, sheet_name=_("Residents"))
     example = [["张三（示例，请删除）", "", "13800000000", "男", "1950-01-01", "幸福小区", "3",
                 "2", "501", "第1网格", "户主", "独居老人", ""]]
-    out, n = _write("xlsx", layout, example)
-    return Export(out, "居民信息导入模板.xlsx", _content_type("xlsx"), n)
+    out, n = spool("xlsx", layout, example)
+    return Export(out, "居民信息导入模板.xlsx", content_type("xlsx"), n)
 
 
 def error_report(*, by, roster_import: RosterImport, ip: str | None = None) -> Export:  # noqa: ANN001
@@ -249,7 +213,7 @@ def error_report(*, by, roster_import: RosterImport, ip: str | None = None) -> E
         problems.setdefault(row, []).append(f"{column}：{message}" if column else message)
     sheet = read_sheet(file_get(roster_import), filename=roster_import.filename,
                        encoding=roster_import.encoding or None)
-    footer, watermark = _stamp(by, len(problems))
+    footer, watermark = stamp(by, len(problems))
     columns = (Column(_("Row in the file"), width=8, kind="number"),
                Column(_("Problem"), width=50),
                *(Column(name) for name in roster_import.columns))
@@ -267,13 +231,13 @@ def error_report(*, by, roster_import: RosterImport, ip: str | None = None) -> E
                                "the corrected file again."),
                     columns=columns, footer=footer, watermark=watermark,
                     sheet_name=_("Problems"))
-    out, n = _write("xlsx", layout, rows())
+    out, n = spool("xlsx", layout, rows())
     # Recorded once the file exists: a download that failed is not an export.
     audit_record(by=by, action=AuditAction.EXPORT, object_type="roster_errors",
                  object_id=roster_import.pk, object_label=roster_import.filename,
                  area_path=roster_import.area.path, ip=ip, changes={"rows": ["", n]})
     stem = roster_import.filename.rsplit(".", 1)[0]
-    return Export(out, f"{stem}_问题行.xlsx", _content_type("xlsx"), n)
+    return Export(out, f"{stem}_问题行.xlsx", content_type("xlsx"), n)
 
 
 def _cell(value: object) -> object:
