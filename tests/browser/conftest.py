@@ -8,6 +8,7 @@ by .ci/run). Without it the browser tests are skipped, unless FANGKONG_REQUIRE_B
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,10 @@ CHROMIUM = os.environ.get("FANGKONG_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-dev-shm-usage"]
+# Browser contexts: a cheap Android phone, and an office desktop. Chinese first.
+PHONE = {"viewport": {"width": 390, "height": 844}, "locale": "zh-CN", "device_scale_factor": 2,
+         "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1366, "height": 900}, "locale": "zh-CN"}
 SETUP = """
 import json, sys
 import django
@@ -47,6 +52,16 @@ json.dump({"password": PASSWORD, "resident_id": r.pk, "name": r.name,
 """
 
 
+def _run_python(code: str, *, env: dict[str, str], root: Path) -> dict:
+    """Run a Python snippet with the server's settings (database, keys, var/ folder) and
+    return the JSON object it prints last (logging goes to stderr)."""
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    if done.returncode:
+        raise RuntimeError(f"setup snippet failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,12 +80,16 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def app_server(chromium_path: str) -> Iterator[dict]:
-    """Start `fangkong serve` on a free port against a scratch database; yield its URL and
-    the facts the tests need. PostgreSQL when DATABASE_URL says so, else SQLite."""
+    """Start `fangkong serve` on a free port against a scratch database; yield its URL, the
+    facts the tests need and `env`, the environment that reaches the server's database
+    (see `server_python`). PostgreSQL when DATABASE_URL says so, else SQLite."""
     root = Path(__file__).resolve().parents[2]
     var = Path(tempfile.mkdtemp(prefix="fangkong-browser-"))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    # FANGKONG_PUBLIC_URL: the links the follow-up robot hands out lead to this server.
     env = {**os.environ, "FANGKONG_VAR_DIR": str(var), "DJANGO_SETTINGS_MODULE":
-           "fangkong.settings", "PYTHONPATH": str(root)}
+           "fangkong.settings", "PYTHONPATH": str(root), "FANGKONG_PUBLIC_URL": url}
     scratch_db = None
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         import psycopg
@@ -83,15 +102,11 @@ def app_server(chromium_path: str) -> Iterator[dict]:
         env["DATABASE_URL"] = f"{base}/{scratch_db}"
     else:
         env.pop("DATABASE_URL", None)
-    facts = json.loads(subprocess.run(
-        [sys.executable, "-c", SETUP], env=env, cwd=root, check=True, capture_output=True,
-        text=True, timeout=300).stdout)
-    port = _free_port()
+    facts = _run_python(SETUP, env=env, root=root)
     log = open(var / "serve.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "fangkong.cli", "serve", "--port", str(port), "--no-migrate"],
         env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -103,7 +118,7 @@ def app_server(chromium_path: str) -> Iterator[dict]:
                     raise RuntimeError("fangkong serve did not start: "
                                        + (var / "serve.log").read_text()[-2000:]) from None
                 time.sleep(0.3)
-        yield {"url": url, **facts}
+        yield {"url": url, **facts, "env": env}
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -130,11 +145,46 @@ def browser(chromium_path: str):
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def server_python(app_server: dict) -> Callable[[str], dict]:
+    """Run a Python snippet against the running server's database, as SETUP does (call
+    `django.setup()` first, print one JSON object last); returns that object. For a test's
+    own arrangements, made after the server has started."""
+    root = Path(__file__).resolve().parents[2]
+    return lambda code: _run_python(code, env=app_server["env"], root=root)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):  # noqa: ANN001, ANN201
+    report = yield
+    if report.when == "call":
+        item.call_failed = report.failed
+    return report
+
+
 @pytest.fixture
-def phone_page(browser):
+def new_page(browser, request):  # noqa: ANN001, ANN201
+    """`new_page(PHONE)` or `new_page(DESKTOP)`: a page in a fresh context (its own
+    cookies). Each page is saved to test-results/ when the test fails."""
+    contexts = []
+
+    def make(options: dict | None = None):  # noqa: ANN202
+        context = browser.new_context(**(options or PHONE))
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for n, context in enumerate(contexts):
+        if getattr(request.node, "call_failed", False):
+            Path("test-results").mkdir(exist_ok=True)
+            for page in context.pages:
+                with contextlib.suppress(Exception):  # the failure itself is what matters
+                    page.screenshot(path=f"test-results/{request.node.name}-{n}.png",
+                                    full_page=True)
+        context.close()
+
+
+@pytest.fixture
+def phone_page(new_page):  # noqa: ANN001, ANN201
     """A phone-sized page (a cheap Android phone), Chinese first."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
-                                  device_scale_factor=2, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    yield page
-    context.close()
+    return new_page(PHONE)
