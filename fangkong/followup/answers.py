@@ -25,6 +25,7 @@ from fangkong.followup.models import (
 from fangkong.followup.questions import Kind, Spec, parse_spec
 from fangkong.followup.rules import Finding, evaluate, highest, parse_rules
 from fangkong.lib import clock
+from fangkong.lib.bulk import bulk_update
 
 
 @lru_cache(maxsize=256)
@@ -125,11 +126,11 @@ def contacts_answer(items: list[tuple[Contact, dict[str, Any], str]], *,
     rules = list(rules_of(round_.campaign.version_id))
     depth = max((r.rounds for r in rules if r.kind == "rising"), default=0)
     history = history_for([c for c, _, _ in items], rounds=depth) if depth else {}
+    questions = {q.key: q for q in spec.questions}
     alerts: list[Alert] = []
     for contact, given, channel in items:
         contact.answers = merge(contact, spec, given, channel)
         values = decode_answers(contact.answers, spec)
-        fields = ["answers"]
         # answered_at, not the state: the dispatcher has already set the state of a contact
         # its channel reported as answered, and it still needs its channel and time stamped.
         if spec.complete(values) and contact.answered_at is None:
@@ -139,16 +140,17 @@ def contacts_answer(items: list[tuple[Contact, dict[str, Any], str]], *,
             contact.answered_by_proxy = contact.pk in proxied
             contact.due_at = None
             contact.lease_owner, contact.lease_until = "", None
-            fields += ["state", "answered_via", "answered_at", "answered_by_proxy", "due_at",
-                       "lease_owner", "lease_until"]
         if contact.state == ContactState.ANSWERED:
             findings = evaluate(rules, values, history=history.get(contact.resident_id, []),
-                                questions={q.key: q for q in spec.questions})
+                                questions=questions)
             top = highest(findings)
             contact.severity = str(top) if top else ""
-            fields.append("severity")
             alerts += [_alert_for(contact, f, now, round_.campaign_id) for f in findings]
-        contact.save(update_fields=fields)
+    # Every field a contact's answer can change, for all of them at once (the values of
+    # the fields an item did not change are the ones it was read with).
+    bulk_update(Contact, [c for c, _g, _ch in items],
+                ["answers", "state", "answered_via", "answered_at", "answered_by_proxy",
+                 "due_at", "lease_owner", "lease_until", "severity"])
     return alerts_store(alerts, now=now)
 
 

@@ -38,11 +38,13 @@ from fangkong.followup.models import (
 )
 from fangkong.followup.plan import Step, after_outcome, in_quiet_hours, parse_plan
 from fangkong.lib import clock
+from fangkong.lib.bulk import bulk_insert, bulk_update
 from fangkong.lib.crypto import unseal
 from fangkong.residents.personal import PHONE
 
 log = logging.getLogger("fangkong.followup")
 TICK_SECONDS = 5  # how much capacity one pass may use: rate x the worker's polling period
+CONTACT_FIELDS = [f.name for f in Contact._meta.concrete_fields]
 
 
 def _quiet(campaign: Campaign, channel: str, now: datetime) -> bool:
@@ -83,8 +85,12 @@ def contacts_claim(*, round_: Round, step: int, owner: str, limit: int,
             return lease, []
         Contact.objects.filter(due, pk__in=ids).update(
             lease_owner=lease, lease_until=now + timedelta(seconds=settings.FOLLOWUP_LEASE_SECONDS))
+    # Of the resident only what reaching them needs (not the whole row, times a million).
     claimed = list(Contact.objects.filter(pk__in=ids, lease_owner=lease)
-                   .select_related("resident", "round"))
+                   .select_related("resident")
+                   .only(*CONTACT_FIELDS, "resident__phone_index", "resident__phone_sealed"))
+    for contact in claimed:
+        contact.round = round_
     return lease, claimed
 
 
@@ -115,6 +121,7 @@ def _tasks(campaign: Campaign, round_: Round, step: Step, contacts: list[Contact
     for contact in contacts:
         groups[contact.proxy_index or f"c{contact.pk}"].append(contact)
     greeting = f"{campaign.area.name}: {campaign.purpose}"
+    links = step.channel in ("web", "sms")
     tasks, members = [], {}
     for group in groups.values():
         lead = group[0]
@@ -125,7 +132,7 @@ def _tasks(campaign: Campaign, round_: Round, step: Step, contacts: list[Contact
                           phone=(_phone_of(lead, proxies) if needs_phone
                                  else _reachable(lead)),
                           greeting=greeting,
-                          link=contact_link(lead.pk) if step.channel in ("web", "sms") else "",
+                          link=contact_link(lead.pk) if links else "",
                           also_for=tuple(c.pk for c in group[1:]),
                           answers=dict(lead.answers)))
     return tasks, members
@@ -138,10 +145,16 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
     step = plan[step_index]
     keys = {c.pk: f"{c.pk}.{step_index}.{c.tries + 1}" for c in contacts}
     # Committed before sending: the keys are what stop a resent message after a crash.
-    Attempt.objects.bulk_create(
-        [Attempt(contact=c, channel=step.channel, step=step_index, try_number=c.tries + 1,
-                 key=keys[c.pk], started_at=now) for c in contacts],
-        ignore_conflicts=True)
+    # A key recorded already (its worker died before recording the outcome) is sent again
+    # under the same key, which the channel drops if it went out the first time.
+    known = set(Attempt.objects.filter(key__in=list(keys.values()))
+                .values_list("key", flat=True))
+    started = connection.ops.adapt_datetimefield_value(now)
+    bulk_insert(Attempt._meta.db_table,
+                ["contact_id", "channel", "step", "try_number", "key", "outcome", "started_at",
+                 "provider_id", "detail"],
+                [(c.pk, step.channel, step_index, c.tries + 1, keys[c.pk], Outcome.SENDING,
+                  started, "", "") for c in contacts if keys[c.pk] not in known])
     transport = transport_for(step.channel)
     tasks, members = _tasks(campaign, round_, step, contacts, keys=keys,
                             needs_phone=getattr(transport, "needs_phone", True))
@@ -191,12 +204,13 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
                 nxt.state, nxt.step, nxt.tries, nxt.due_at)
             contact.lease_owner, contact.lease_until = "", None
             changed.append(contact)
+        ids = dict(Attempt.objects.filter(key__in=[a.key for a in attempts])
+                   .values_list("key", "pk"))
         for attempt in attempts:
-            Attempt.objects.filter(key=attempt.key).update(
-                outcome=attempt.outcome, finished_at=attempt.finished_at,
-                provider_id=attempt.provider_id, detail=attempt.detail)
-        Contact.objects.bulk_update(changed, ["state", "step", "tries", "due_at", "lease_owner",
-                                              "lease_until"], batch_size=1000)
+            attempt.pk = ids[attempt.key]
+        bulk_update(Attempt, attempts, ["outcome", "finished_at", "provider_id", "detail"])
+        bulk_update(Contact, changed, ["state", "step", "tries", "due_at", "lease_owner",
+                                       "lease_until"])
         # A complete answer overrides the fallback just scheduled (answered contacts stop).
         contacts_answer(answered, now=now,
                         proxied={c.pk for c, _, _ in answered if c.proxy_index})

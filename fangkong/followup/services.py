@@ -95,8 +95,8 @@ def _check(data: CampaignInput, by) -> tuple[dict[str, list[str]], dict[str, Any
                 fail(name, _("Quiet hours are two times, like 21:00 and 08:00."))
     for channel, value in (data.capacity or {}).items():
         if channel not in ("web", "sms", "voice") or not isinstance(value, int | float) \
-                or not 1 <= value <= 10000:
-            fail("capacity", _("Capacity is a number between 1 and 10000 per channel."))
+                or not 1 <= value <= 100_000:
+            fail("capacity", _("Capacity is a number between 1 and 100000 per channel."))
     try:
         cleaned["target"] = clean_target(data.target)
     except ValueError as exc:

@@ -20,8 +20,19 @@ def contact_token(contact_id: int) -> str:
 
 def contact_link(contact_id: int) -> str:
     """The absolute link sent to a resident (FANGKONG_PUBLIC_URL + the form's path)."""
-    path = reverse("followup:answer", args=[contact_token(contact_id)])
-    return settings.PUBLIC_URL.rstrip("/") + path
+    return _link_prefix() + contact_token(contact_id) + "/"
+
+
+def _link_prefix() -> str:
+    # reverse() costs more than the signature: resolve the path once per settings.
+    key = (settings.PUBLIC_URL, settings.ROOT_URLCONF)
+    if _prefix.get("key") != key:
+        path = reverse("followup:answer", args=["TOKEN"])
+        _prefix.update(key=key, value=settings.PUBLIC_URL.rstrip("/") + path[:-len("TOKEN/")])
+    return _prefix["value"]
+
+
+_prefix: dict[str, object] = {}
 
 
 def contact_id_from_token(token: str) -> int | None:
