@@ -57,9 +57,9 @@ def alerts_escalate(*, now: datetime | None = None) -> int:
         with transaction.atomic():
             if area.kind == TOP_KIND or area.parent_id is None:
                 # At the top: it stays overdue there, with no further deadline.
-                Alert.objects.filter(pk=alert.pk, due_at=alert.due_at).update(due_at=None)
-                AlertEvent.objects.create(alert=alert, what="overdue", at=now,
-                                          detail=area.name[:200])
+                if Alert.objects.filter(pk=alert.pk, due_at=alert.due_at).update(due_at=None):
+                    AlertEvent.objects.create(alert=alert, what="overdue", at=now,
+                                              detail=area.name[:200])
                 continue
             parent = Area.objects.get(pk=area.parent_id)
             updated = Alert.objects.filter(pk=alert.pk, due_at=alert.due_at).update(

@@ -236,8 +236,15 @@ def dispatch_pass(*, owner: str, now: datetime | None = None, limit: int = 500) 
                 continue
             lease, contacts = contacts_claim(round_=round_, step=index, owner=owner,
                                              limit=room, now=now)
-            if contacts:
+            if not contacts:
+                continue
+            try:
                 handled += process_claimed(campaign=campaign, round_=round_, plan=plan,
                                            step_index=index, lease=lease, contacts=contacts,
                                            now=now)
+            except Exception:  # noqa: BLE001 - one channel's failure must not stop the others
+                # The contacts stay leased and their attempts "sending": once the lease
+                # runs out they go out again under the same keys (see the module's doc).
+                log.exception("%s: step %d (%s) failed; its contacts are retried after "
+                              "their lease", campaign, index, step.channel)
     return handled

@@ -52,6 +52,8 @@ _YES_NO_WORDS = {
 _CJK_WORDS = sorted((w for w in _YES_NO_WORDS if not w.isascii()), key=len, reverse=True)
 _YES_NO_TOKEN = re.compile(r"[a-z]+|\d+(?:\.\d+)?|" + "|".join(_CJK_WORDS) + r"|.", re.S)
 _CLAUSE = re.compile(r"[,.;!?:~]+")
+# A number with a decimal part ("38.2", "36,8") is a reading, not a 1 or 2 for yes or no.
+_DECIMAL = re.compile(r"\d+[.,]\d+")
 
 
 def parse_yes_no(text: str) -> bool | None:
@@ -62,7 +64,7 @@ def parse_yes_no(text: str) -> bool | None:
     when nothing else is said. The digits 1 and 2 alone mean yes and no."""
     votes: set[bool] = set()
     weak = False
-    for clause in _CLAUSE.split(_normalise(text)):
+    for clause in _CLAUSE.split(_DECIMAL.sub(" ", _normalise(text))):
         negated = False
         for token in _YES_NO_TOKEN.findall(clause):
             meaning = _YES_NO_WORDS.get(token)

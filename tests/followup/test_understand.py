@@ -405,3 +405,13 @@ def test_sms_short_form_examples_parse_back():
 
 def test_sms_short_form_is_empty_without_sms_questions():
     assert sms_short_form(Spec((SYMPTOMS,))) == ""
+
+
+@pytest.mark.parametrize("text", ["38.2", "36.5", "37,5", "38．2"])
+def test_a_bare_reading_is_not_a_yes_or_no(text):
+    assert parse_yes_no(text) is None
+
+
+def test_an_sms_with_only_a_temperature_is_not_read_as_no_fever():
+    reply = parse_sms_reply(FEVER_SPEC, "38.2")
+    assert reply.answers.get("fever") is not False
