@@ -98,3 +98,14 @@ class CampaignForm(forms.Form):
 
     def latest_version(self) -> QuestionnaireVersion:
         return self.cleaned_data["questionnaire"].versions.order_by("-number").first()
+
+
+class RoundExportForm(forms.Form):
+    what = forms.ChoiceField(label=_("What to export"), choices=[
+        ("table", _("The table (figures per area)")),
+        ("abnormal", _("Abnormal residents")),
+        ("unreached", _("Residents not reached")),
+        ("all", _("Everyone asked"))])
+    format = forms.ChoiceField(label=_("Format"), choices=[("xlsx", "Excel (.xlsx)"),
+                                                           ("csv", "CSV")])
+    full = forms.BooleanField(label=_("Include full phone numbers"), required=False)

@@ -16,7 +16,11 @@ urlpatterns = [
     path("followup/campaigns/", views.campaign_list, name="campaigns"),
     path("followup/campaigns/new/", views.campaign_new, name="campaign_new"),
     path("followup/campaigns/<int:campaign_id>/", views.campaign_detail, name="campaign"),
+    path("followup/campaigns/<int:campaign_id>/day/", views.day_table, name="day"),
+    path("followup/campaigns/<int:campaign_id>/day/export/", views.day_export,
+         name="day_export"),
     path("followup/campaigns/<int:campaign_id>/<str:action>/", views.campaign_run,
          name="campaign_run"),
     path("followup/rounds/<int:round_id>/", views.round_table, name="round"),
+    path("followup/rounds/<int:round_id>/export/", views.round_export, name="round_export"),
 ]

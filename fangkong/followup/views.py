@@ -4,23 +4,27 @@ The resident's own form lives with its channel (channels/web/views.py)."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fangkong.accounts.roles import Can, can
 from fangkong.accounts.scope import area_scope_q, user_area
-from fangkong.followup import selectors, services, tables
+from fangkong.followup import exports, selectors, services, tables
 from fangkong.followup.alerts import alert_resolve
 from fangkong.followup.answers import contacts_answer, spec_of
 from fangkong.followup.channels.web.forms import AnswerForm
 from fangkong.followup.models import AlertStatus, Contact, ContactState, Questionnaire
-from fangkong.followup.staff_forms import CampaignForm, ResolveForm
+from fangkong.followup.staff_forms import CampaignForm, ResolveForm, RoundExportForm
 from fangkong.followup.targets import describe_target
 from fangkong.lib import clock
 from fangkong.places.models import Area, AreaKind
@@ -168,6 +172,8 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def campaign_run(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
+    if action not in ("start", "pause"):
+        raise Http404
     campaign = selectors.campaign_for_user(request.user, campaign_id)
     if not Area.objects.filter(area_scope_q(request.user), pk=campaign.area_id).exists():
         raise PermissionDenied  # a campaign of an area above: theirs to run
@@ -184,27 +190,101 @@ def campaign_run(request: HttpRequest, campaign_id: int, action: str) -> HttpRes
     return redirect("followup:campaign", campaign.pk)
 
 
+def _table_area(request: HttpRequest, campaign_area: Area) -> Area:
+    """The area a table is shown for: ?area= (inside the user's scope), else the campaign's
+    area when the user sees all of it, else the user's own area."""
+    area_id = request.GET.get("area") or request.POST.get("area")
+    if area_id and str(area_id).isdigit():
+        return area_for_user(request.user, int(area_id))
+    home = user_area(request.user)
+    if request.user.is_superuser or home is None or \
+            campaign_area.path == home.path or campaign_area.path.startswith(home.path + "."):
+        return campaign_area
+    return home
+
+
+def _ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
 @login_required
 @require_GET
 def round_table(request: HttpRequest, round_id: int) -> HttpResponse:
     """The round's table for the user's area (or an area below it, ?area=), live while
     the round runs (the page refreshes its table every few seconds with htmx)."""
     round_ = selectors.round_for_user(request.user, round_id)
-    campaign_area = round_.campaign.area
-    area_id = request.GET.get("area")
-    if area_id and area_id.isdigit():
-        area = area_for_user(request.user, int(area_id))
-    else:
-        home = user_area(request.user)
-        area = home if home is not None and campaign_area.path.startswith(home.path + ".") \
-            is False and home.path.startswith(campaign_area.path) else campaign_area
-        if not request.user.is_superuser and home is not None and \
-                not area.path.startswith(home.path):
-            area = home
+    area = _table_area(request, round_.campaign.area)
     rows, total = tables.round_table([round_], area)
     context = {"round": round_, "campaign": round_.campaign, "area": area, "rows": rows,
                "total": total, "drill": area.kind != AreaKind.GRID,
-               "breadcrumbs": area_breadcrumbs(request.user, area)}
+               "breadcrumbs": area_breadcrumbs(request.user, area),
+               "export_form": RoundExportForm(),
+               "export_url": reverse("followup:round_export", args=[round_.pk])}
     template = ("followup/_round_table.html" if request.headers.get("HX-Request")
                 else "followup/round.html")
     return render(request, template, context)
+
+
+@login_required
+@require_POST
+def round_export(request: HttpRequest, round_id: int) -> HttpResponse:
+    """Download the round's table or one of its lists (POST: a deliberate, audited act)."""
+    round_ = selectors.round_for_user(request.user, round_id)
+    area = _table_area(request, round_.campaign.area)
+    form = RoundExportForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose what to export and the format."))
+        return redirect("followup:round", round_.pk)
+    data = form.cleaned_data
+    when = f"{timezone.localtime(round_.scheduled_for):%Y-%m-%d %H:%M}"
+    if data["what"] == "table":
+        export = exports.export_round_table(by=request.user, rounds=[round_], area=area,
+                                            title_when=when, fmt=data["format"],
+                                            ip=_ip(request))
+    else:
+        export = exports.export_round_residents(by=request.user, round_=round_, area=area,
+                                                which=data["what"], fmt=data["format"],
+                                                full=data["full"], ip=_ip(request))
+    return FileResponse(export.file, as_attachment=True, filename=export.filename,
+                        content_type=export.content_type)
+
+
+def _day_rounds(campaign, day_text: str | None) -> tuple[date, list]:  # noqa: ANN001
+    try:
+        day = date.fromisoformat(day_text) if day_text else clock.local_today()
+    except ValueError:
+        day = clock.local_today()
+    rounds = [r for r in campaign.rounds.all() if timezone.localdate(r.scheduled_for) == day]
+    return day, rounds
+
+
+@login_required
+@require_GET
+def day_table(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The daily table (日报表): every round of the campaign on one day, per area."""
+    campaign = selectors.campaign_for_user(request.user, campaign_id)
+    day, rounds = _day_rounds(campaign, request.GET.get("date"))
+    area = _table_area(request, campaign.area)
+    rows, total = tables.round_table(rounds, area) if rounds else ([], tables.Row(area.pk,
+                                                                                  area.name))
+    return render(request, "followup/day.html", {
+        "campaign": campaign, "day": day, "rounds": rounds, "area": area, "rows": rows,
+        "total": total, "drill": area.kind != AreaKind.GRID,
+        "previous": day - timedelta(days=1), "next": day + timedelta(days=1),
+        "breadcrumbs": area_breadcrumbs(request.user, area)})
+
+
+@login_required
+@require_POST
+def day_export(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = selectors.campaign_for_user(request.user, campaign_id)
+    day, rounds = _day_rounds(campaign, request.POST.get("date"))
+    area = _table_area(request, campaign.area)
+    fmt = request.POST.get("format") if request.POST.get("format") in ("xlsx", "csv") else "xlsx"
+    if not rounds:
+        messages.error(request, _("No round ran on that day."))
+        return redirect(f"{reverse('followup:day', args=[campaign.pk])}?date={day}")
+    export = exports.export_round_table(by=request.user, rounds=rounds, area=area,
+                                        title_when=f"{day:%Y-%m-%d}", fmt=fmt, ip=_ip(request))
+    return FileResponse(export.file, as_attachment=True, filename=export.filename,
+                        content_type=export.content_type)

@@ -96,3 +96,29 @@ def test_secretary_creates_and_starts_a_campaign_from_the_form(
     client.post(reverse("followup:campaign_run", args=[campaign.pk, "start"]))
     campaign.refresh_from_db()
     assert campaign.status == "running" and campaign.next_round_at == at(9, 0)
+
+
+def test_round_table_and_daily_table_download_as_excel_and_are_audited(
+        community_secretary, community, pinned_clock, transports):  # noqa: ANN001
+    from fangkong.audit.models import AuditEvent
+
+    campaign, round_ = _fever_round(community_secretary, community, transports)
+    client = make_client(community_secretary)
+    before = AuditEvent.objects.filter(action="export").count()
+    table = client.post(reverse("followup:round_export", args=[round_.pk]),
+                        {"what": "table", "format": "xlsx"})
+    assert table.status_code == 200
+    assert table["Content-Disposition"].startswith("attachment")
+    assert b"".join(table.streaming_content)[:2] == b"PK"  # an .xlsx is a zip
+    listing = client.post(reverse("followup:round_export", args=[round_.pk]),
+                          {"what": "abnormal", "format": "csv"})
+    assert listing.status_code == 200
+    day = client.get(reverse("followup:day", args=[campaign.pk]), {"date": "2026-11-30"})
+    assert day.status_code == 200 and day.context["rounds"] == [round_]
+    assert day.context["total"].targeted == round_.targeted
+    empty = client.get(reverse("followup:day", args=[campaign.pk]), {"date": "2026-11-29"})
+    assert empty.context["rounds"] == []
+    daily = client.post(reverse("followup:day_export", args=[campaign.pk]),
+                        {"date": "2026-11-30", "format": "csv"})
+    assert daily.status_code == 200
+    assert AuditEvent.objects.filter(action="export").count() == before + 3

@@ -139,6 +139,9 @@ PAGES: dict[str, Page] = {
     "followup:campaign_run": Page(POST, {"campaign_id": "campaign"},
                                   {"action": ("start", "pause")}),
     "followup:round": Page(GET, {"round_id": "round"}),
+    "followup:round_export": Page(POST, {"round_id": "round"}, form="round_export"),
+    "followup:day": Page(GET, {"campaign_id": "campaign"}),
+    "followup:day_export": Page(POST, {"campaign_id": "campaign"}, form="day_export"),
     "healthz": Page(GET, public=True),
 }
 
@@ -391,6 +394,10 @@ def _form(kind: str | None, objects: dict[str, Any]) -> dict[str, Any]:
         return {"outcome": "false_alarm", "note": "越界"}
     if kind == "visit":
         return {"fever": "no", "cough": "no"}
+    if kind == "round_export":
+        return {"what": "all", "format": "csv", "full": "on"}
+    if kind == "day_export":
+        return {"format": "csv"}
     return {}
 
 
