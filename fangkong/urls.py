@@ -12,6 +12,7 @@ urlpatterns = [
     path("audit/", include("fangkong.audit.urls")),
     path("rosters/", include("fangkong.rosters.urls")),
     path("", include("fangkong.followup.urls")),
+    path("isolation/", include("fangkong.isolation.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),

@@ -12,6 +12,7 @@ urlpatterns = [
     path("followup/alerts/", views.alert_list, name="alerts"),
     path("followup/alerts/<int:alert_id>/", views.alert_detail, name="alert"),
     path("followup/visits/", views.visit_list, name="visits"),
+    path("followup/residents/<int:resident_id>/", views.resident_record, name="resident"),
     path("followup/visits/<int:contact_id>/", views.visit_record, name="visit"),
     path("followup/campaigns/", views.campaign_list, name="campaigns"),
     path("followup/campaigns/new/", views.campaign_new, name="campaign_new"),

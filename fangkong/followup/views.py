@@ -288,3 +288,44 @@ def day_export(request: HttpRequest, campaign_id: int) -> HttpResponse:
                                         title_when=f"{day:%Y-%m-%d}", fmt=fmt, ip=_ip(request))
     return FileResponse(export.file, as_attachment=True, filename=export.filename,
                         content_type=export.content_type)
+
+
+@login_required
+@require_GET
+def resident_record(request: HttpRequest, resident_id: int) -> HttpResponse:
+    """One resident's follow-up history: rounds and answers, alerts and what was done,
+    isolation periods. The history stays with the resident across campaigns."""
+    from fangkong.isolation.selectors import periods_for_user
+    from fangkong.residents.selectors import resident_for_user
+
+    resident = resident_for_user(request.user, resident_id)
+    contacts = list(resident.contacts.select_related("round", "round__campaign")
+                    .order_by("-round__scheduled_for")[:30])
+    for contact in contacts:
+        spec = spec_of(contact.round.campaign.version_id)
+        contact.shown = [(spec.question(k).label,
+                          _display(spec.question(k), v[0] if isinstance(v, list) else v))
+                         for k, v in contact.answers.items() if _known(spec, k)]
+    alerts = list(resident.alerts.select_related("resolved_by", "assigned_area")
+                  .order_by("-created_at")[:50])
+    periods = list(periods_for_user(request.user).filter(resident=resident)
+                   .order_by("-starts_on"))
+    return render(request, "followup/resident.html", {
+        "resident": resident, "contacts": contacts, "alerts": alerts, "periods": periods,
+        "breadcrumbs": area_breadcrumbs(request.user, resident.grid)})
+
+
+def _display(question, value):  # noqa: ANN001, ANN202
+    """An answer as the form showed it: option labels rather than their codes."""
+    labels = {o.value: o.label for o in question.options}
+    if isinstance(value, list):
+        return "、".join(labels.get(v, v) for v in value) or _("none")
+    return labels.get(value, value) if isinstance(value, str) else value
+
+
+def _known(spec, key: str) -> bool:  # noqa: ANN001
+    try:
+        spec.question(key)
+    except KeyError:
+        return False
+    return True

@@ -122,3 +122,17 @@ def test_round_table_and_daily_table_download_as_excel_and_are_audited(
                         {"date": "2026-11-30", "format": "csv"})
     assert daily.status_code == 200
     assert AuditEvent.objects.filter(action="export").count() == before + 3
+
+
+def test_resident_record_shows_answers_alerts_and_periods(
+        city, grid_worker, community_secretary, pinned_clock, transports):  # noqa: ANN001
+    make_campaign(community_secretary, community_secretary.area)
+    transports["voice"].script = lambda t: Result(key=t.key, outcome="answered", answers={
+        "fever": True, "temperature": "38.4", "cough": False, "symptoms": ["fatigue"]})
+    run_until(at(11, 0))
+    resident = city.resident_in(grid_worker.area)
+    page = make_client(grid_worker).get(reverse("followup:resident", args=[resident.pk]))
+    assert page.status_code == 200
+    shown = page.context["contacts"][0].shown
+    assert ("体温（°C）", "38.4") in shown and ("有没有以下症状？（可多选，没有就不选）", "乏力") in shown
+    assert any(a.title == "发热" for a in page.context["alerts"])

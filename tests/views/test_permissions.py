@@ -45,6 +45,7 @@ from fangkong.followup.models import (
     Round,
 )
 from fangkong.followup.services import CampaignInput, campaign_create
+from fangkong.isolation.models import IsolationPeriod
 from fangkong.jobs.models import Job, JobState
 from fangkong.lib.idcard import make_id_number
 from fangkong.places.models import Area, AreaKind, Building, Household
@@ -139,6 +140,10 @@ PAGES: dict[str, Page] = {
     "followup:campaign_run": Page(POST, {"campaign_id": "campaign"},
                                   {"action": ("start", "pause")}),
     "followup:round": Page(GET, {"round_id": "round"}),
+    "followup:resident": Page(GET, {"resident_id": "resident"}),
+    "isolation:list": Page(GET, needs=Can.VIEW_REGISTRY),
+    "isolation:start": Page(GET_POST, {"resident_id": "resident"}, form="isolation_start"),
+    "isolation:period": Page(GET_POST, {"period_id": "period"}, form="isolation_end"),
     "followup:round_export": Page(POST, {"round_id": "round"}, form="round_export"),
     "followup:day": Page(GET, {"campaign_id": "campaign"}),
     "followup:day_export": Page(POST, {"campaign_id": "campaign"}, form="day_export"),
@@ -220,6 +225,7 @@ class World:
             "contact": [contact for _a, contact in followup],
             "campaign": campaigns,
             "round": [Round.objects.filter(campaign=c).get() for c in campaigns],
+            "period": [IsolationPeriod.objects.get(resident=r) for r in residents],
         }
 
 
@@ -289,6 +295,10 @@ def _make_followup(root: User, residents: dict[int, Resident]) -> dict[int, tupl
         alert.copy_scope_from(resident)
         alert.save()
         made[grid_id] = (alert, contact)
+        IsolationPeriod.objects.create(resident=resident, kind="isolation",
+                                       starts_on=now.date(),
+                                       planned_end=now.date() + timedelta(days=13),
+                                       reason="越界隔离", created_by=root)
     return made
 
 
@@ -356,6 +366,8 @@ def _state(residents: list[Resident]) -> tuple:
         "pk", "status", "mapping", "encoding", "job_id", "message", "undone_at"))
     jobs = (Job.objects.count(), Job.objects.filter(cancel_requested=True).count())
     followup = (list(Alert.objects.order_by("pk").values_list("pk", "status", "outcome")),
+                list(IsolationPeriod.objects.order_by("pk").values_list(
+                    "pk", "status", "planned_end")),
                 list(Contact.objects.order_by("pk").values_list("pk", "state", "answers")),
                 list(Campaign.objects.order_by("pk").values_list("pk", "status")))
     return (AuditEvent.objects.count(), Resident.objects.count(), Proxy.objects.count(),
@@ -394,6 +406,10 @@ def _form(kind: str | None, objects: dict[str, Any]) -> dict[str, Any]:
         return {"outcome": "false_alarm", "note": "越界"}
     if kind == "visit":
         return {"fever": "no", "cough": "no"}
+    if kind == "isolation_start":
+        return {"kind": "isolation", "starts_on": "2026-11-30", "reason": "越界"}
+    if kind == "isolation_end":
+        return {"do": "end", "ended_on": "2026-11-30", "end_reason": "early"}
     if kind == "round_export":
         return {"what": "all", "format": "csv", "full": "on"}
     if kind == "day_export":
@@ -406,7 +422,7 @@ def _hrefs_to(objects: dict[str, list[Any]]) -> list[str]:
              "household": "places:household", "resident": "residents:detail",
              "import": "rosters:detail", "alert": "followup:alert",
              "contact": "followup:visit", "campaign": "followup:campaign",
-             "round": "followup:round"}
+             "round": "followup:round", "period": "isolation:period"}
     return [f'href="{reverse(names[kind], args=[obj.pk])}"'
             for kind, objs in objects.items() for obj in objs]
 
