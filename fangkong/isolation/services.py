@@ -105,6 +105,7 @@ def isolation_end(*, period: IsolationPeriod, on: date, end_reason: str, by,  # 
 def isolation_expire(*, today: date | None = None) -> int:
     """End every open period whose planned end has passed, and tell the grid worker (an
     alert for their information). Idempotent; runs hourly."""
+    from fangkong.followup.channels.sms.transport import sms_notify
     from fangkong.followup.notices import notice_raise
 
     today = today or clock.local_today()
@@ -119,9 +120,14 @@ def isolation_expire(*, today: date | None = None) -> int:
                 continue
             IsolationEvent.objects.create(period=period, what="expired", at=clock.now(),
                                           detail=str(period.planned_end))
+            told = sms_notify(resident=period.resident, key=f"isolation-end-{period.pk}",
+                              text=_("Your %(kind)s ended on %(end)s. Thank you for your "
+                                     "patience. Reply TD to unsubscribe.") % {
+                                  "kind": period.get_kind_display(), "end": period.planned_end})
             notice_raise(resident=period.resident, title=_("Isolation period ended"),
-                         reason=_("%(kind)s %(start)s – %(end)s ended as planned.") % {
+                         reason=_("%(kind)s %(start)s – %(end)s ended as planned; resident "
+                                  "told by SMS: %(told)s.") % {
                              "kind": period.get_kind_display(), "start": period.starts_on,
-                             "end": period.planned_end})
+                             "end": period.planned_end, "told": told})
             ended += 1
     return ended

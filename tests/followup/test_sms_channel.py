@@ -484,3 +484,22 @@ def test_a_report_with_a_bad_signature_is_refused(
 
     assert {a.outcome for a in Attempt.objects.all()} == {Outcome.DELIVERED}
     assert not Round.objects.get().contacts.filter(step=0).exists()
+
+
+def test_the_end_of_an_isolation_period_is_told_to_the_resident_once(
+        community_secretary, residents, gw):  # noqa: ANN001
+    from datetime import date
+
+    from fangkong.followup.models import Alert
+    from fangkong.isolation.services import isolation_expire, isolation_start
+
+    resident, number = residents[0]
+    period = isolation_start(resident=resident, kind="isolation", starts_on=date(2026, 11, 1),
+                             reason="密切接触者", by=community_secretary)
+    assert isolation_expire(today=date(2026, 11, 20)) == 1
+    assert isolation_expire(today=date(2026, 11, 21)) == 0
+    assert [s.to for s in gw.sent] == [number]
+    assert "2026-11-14" in gw.sent[0].text
+    notice = Alert.objects.get(resident=resident, kind="notice")
+    assert "sent" in notice.reason and notice.grid_id == resident.grid_id
+    assert period.pk

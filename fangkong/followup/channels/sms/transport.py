@@ -100,3 +100,29 @@ class GatewayTransport:
 def gateway_transport(channel: str) -> GatewayTransport:
     """The transport of `channel` ("web" or "sms") over the configured gateway."""
     return GatewayTransport(channel, gateway_client())
+
+
+def sms_notify(*, resident, text: str, key: str) -> str:  # noqa: ANN001
+    """Tell a resident something by SMS (their own mobile, else their proxy's) when a
+    gateway is configured: "sent", or why not ("no gateway", "no mobile", "opted out",
+    the gateway's status). `key` is the gateway's client_id, so calling again never sends
+    twice. Raises nothing for a problem with the message; logs and returns it."""
+    from fangkong.lib.crypto import unseal
+    from fangkong.residents.personal import PHONE
+
+    if not settings.SMS_GATEWAY_URL:
+        return "no gateway"
+    sealed = resident.phone_sealed
+    if not sealed:
+        proxy = resident.proxies.order_by("pk").first()
+        sealed = proxy.phone_sealed if proxy else None
+    number = unseal(bytes(sealed), purpose=PHONE) if sealed else ""
+    if not number or not _mobile(number):
+        return "no mobile"
+    if SmsOptOut.objects.filter(phone_index=phone_index(parse_phone(number).number)).exists():
+        return "opted out"
+    try:
+        sent = gateway_client().send([OutgoingSms(client_id=key, to=number, text=text)])[0]
+    except Exception as exc:  # noqa: BLE001 - a notice must not break the job that sends it
+        return f"failed: {type(exc).__name__}"
+    return "sent" if sent.status == "accepted" else sent.status
