@@ -21,7 +21,9 @@ Targets (issue 4): a round of 10 million residents in under 310 s on PostgreSQL,
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from multiprocessing.connection import Connection
 
 from bench.common import emit, percentile, run_child, say, scratch_environment
 
@@ -35,16 +37,21 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="fangkong bench round")
     parser.add_argument("--residents", "--size", dest="residents", type=int, default=100_000)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="dispatcher processes (default: one per core on PostgreSQL, "
+                             "one on SQLite, whose writers take turns anyway)")
     parser.add_argument("--quick", action="store_true", help="a small size in seconds (CI)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.workers is None:
+        args.workers = (os.cpu_count() or 1) if args.db == "postgresql" else 1
     if args.quick:
         args.residents = min(args.residents, 3_000)
     if args.child:
         return child(args)
     with scratch_environment(args.db) as env:
         return run_child("bench.round", ["--residents", str(args.residents), "--db", args.db,
-                                         "--child"], env)
+                                         "--workers", str(args.workers), "--child"], env)
 
 
 def child(args: argparse.Namespace) -> int:
@@ -62,7 +69,6 @@ def child(args: argparse.Namespace) -> int:
 
     from fangkong.accounts.models import Role, User
     from fangkong.accounts.services import staff_create
-    from fangkong.followup.dispatch import dispatch_pass
     from fangkong.followup.models import Contact, ContactState, Questionnaire
     from fangkong.followup.rounds import round_close, round_open
     from fangkong.followup.services import CampaignInput, campaign_create
@@ -109,9 +115,9 @@ def child(args: argparse.Namespace) -> int:
             f"{time.perf_counter() - started:.1f} s")
         moment = start
         measured_table = False
+        pool = Workers(args.workers)
         while True:
-            while dispatch_pass(owner="bench", now=moment, limit=20_000):
-                pass
+            pool.dispatch(moment)
             if not measured_table and moment >= start + timedelta(minutes=5):
                 # The round runs: the web step is done, the calls have not started.
                 paused = time.perf_counter()
@@ -130,6 +136,7 @@ def child(args: argparse.Namespace) -> int:
             moment = _next_moment(moment, round_.closes_at)
             clock.set(moment)
         done = time.perf_counter()
+        pool.close()
         clock.set(round_.closes_at)
         unreached = round_close(round_=round_, now=round_.closes_at)
         rows, total = round_table([round_], city)
@@ -149,7 +156,8 @@ def child(args: argparse.Namespace) -> int:
          meets_target=(ratio <= TARGET_RATIO and projected < TARGET_SECONDS_10M
                        and args.db == "postgresql"),
          seconds=round(seconds, 2), floor_seconds=round(floor, 3),
-         projected_10m_seconds=round(projected, 1), answered=total.answered,
+         projected_10m_seconds=round(projected, 1), workers=args.workers,
+         answered=total.answered,
          unreached=unreached, abnormal=total.abnormal, alerts=total.alerts_open)
     for name, p in (("p50_ms", 50), ("p95_ms", 95)):
         value = percentile(table_ms, p)
@@ -158,6 +166,66 @@ def child(args: argparse.Namespace) -> int:
              if p == 95 else None,
              meets_target=value < TARGET_TABLE_MS if p == 95 else None)
     return 0
+
+
+LIMIT = 20_000
+
+
+class Workers:
+    """Dispatcher processes stepping through the benchmark's movable time together: each
+    is told the moment, sets its clock and dispatches until nothing more is due then.
+    With one worker the dispatch runs in this process."""
+
+    def __init__(self, n: int) -> None:
+        import multiprocessing
+
+        self.pipes: list[Connection] = []
+        self.procs = []
+        if n <= 1:
+            return
+        context = multiprocessing.get_context("spawn")  # no forked database connections
+        for i in range(n):
+            parent, child_end = context.Pipe()
+            proc = context.Process(target=_worker, args=(child_end, f"bench{i}"), daemon=True)
+            proc.start()
+            self.pipes.append(parent)
+            self.procs.append(proc)
+
+    def dispatch(self, moment) -> int:  # noqa: ANN001
+        if not self.pipes:
+            from fangkong.followup.dispatch import dispatch_pass
+
+            total = 0
+            while n := dispatch_pass(owner="bench", now=moment, limit=LIMIT):
+                total += n
+            return total
+        for pipe in self.pipes:
+            pipe.send(moment.isoformat())
+        return sum(pipe.recv() for pipe in self.pipes)
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            pipe.send(None)
+        for proc in self.procs:
+            proc.join(timeout=30)
+
+
+def _worker(pipe: Connection, name: str) -> None:
+    import django
+
+    django.setup()
+    from datetime import datetime
+
+    from fangkong.followup.dispatch import dispatch_pass
+    from fangkong.lib import clock
+
+    while (message := pipe.recv()) is not None:
+        moment = datetime.fromisoformat(message)
+        clock.set(moment)
+        total = 0
+        while n := dispatch_pass(owner=name, now=moment, limit=LIMIT):
+            total += n
+        pipe.send(total)
 
 
 def floor_seconds(n: int) -> float:

@@ -38,7 +38,7 @@ from fangkong.followup.models import (
 )
 from fangkong.followup.plan import Step, after_outcome, in_quiet_hours, parse_plan
 from fangkong.lib import clock
-from fangkong.lib.bulk import bulk_insert, bulk_update
+from fangkong.lib.bulk import bulk_insert
 from fangkong.lib.crypto import unseal
 from fangkong.residents.personal import PHONE
 
@@ -204,17 +204,42 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
                 nxt.state, nxt.step, nxt.tries, nxt.due_at)
             contact.lease_owner, contact.lease_until = "", None
             changed.append(contact)
-        ids = dict(Attempt.objects.filter(key__in=[a.key for a in attempts])
-                   .values_list("key", "pk"))
-        for attempt in attempts:
-            attempt.pk = ids[attempt.key]
-        bulk_update(Attempt, attempts, ["outcome", "finished_at", "provider_id", "detail"])
-        bulk_update(Contact, changed, ["state", "step", "tries", "due_at", "lease_owner",
-                                       "lease_until"])
+        _attempts_record(attempts, now)
+        _contacts_move(changed)
         # A complete answer overrides the fallback just scheduled (answered contacts stop).
         contacts_answer(answered, now=now,
                         proxied={c.pk for c, _, _ in answered if c.proxy_index})
     return len(changed)
+
+
+def _grouped(items, key):  # noqa: ANN001, ANN202
+    groups: dict = defaultdict(list)
+    for item in items:
+        groups[key(item)].append(item)
+    return groups
+
+
+def _attempts_record(attempts: list[Attempt], now: datetime) -> None:
+    """Write the outcomes: one UPDATE per distinct (outcome, provider id, detail), which for
+    a simulated or bulk channel is a handful of statements for a whole batch."""
+    for (outcome, provider_id, detail), group in _grouped(
+            attempts, lambda a: (a.outcome, a.provider_id, a.detail)).items():
+        keys = [a.key for a in group]
+        for start in range(0, len(keys), 5000):
+            Attempt.objects.filter(key__in=keys[start:start + 5000]).update(
+                outcome=outcome, finished_at=now, provider_id=provider_id, detail=detail)
+
+
+def _contacts_move(contacts: list[Contact]) -> None:
+    """Write where each contact goes next, one UPDATE per distinct destination (most of a
+    batch shares a few: the next step at its start time, a retry after the spacing)."""
+    for (state, step, tries, due_at), group in _grouped(
+            contacts, lambda c: (c.state, c.step, c.tries, c.due_at)).items():
+        ids = [c.pk for c in group]
+        for start in range(0, len(ids), 5000):
+            Contact.objects.filter(pk__in=ids[start:start + 5000]).update(
+                state=state, step=step, tries=tries, due_at=due_at, lease_owner="",
+                lease_until=None)
 
 
 def dispatch_pass(*, owner: str, now: datetime | None = None, limit: int = 500) -> int:
