@@ -313,7 +313,9 @@ def test_a_send_repeated_after_a_crash_reuses_its_keys_and_its_attempt_rows(
             "key", "outcome")) == {(key, "sending") for key in first}
 
         # Another worker does not take over while w1's lease may still be sending.
-        lease_end = at(9, 0) + timedelta(seconds=settings.FOLLOWUP_LEASE_SECONDS)
+        # (A batch of calls holds its contacts for as long as calls last.)
+        lease_end = at(9, 0) + timedelta(seconds=max(settings.FOLLOWUP_LEASE_SECONDS,
+                                                     settings.FOLLOWUP_CALL_LEASE_SECONDS))
         assert dispatch_pass(owner="w2", now=lease_end - timedelta(seconds=1)) == 0
         assert transport.keys == first
 
