@@ -11,9 +11,13 @@ from tests.followup.conftest import at, make_campaign
 
 
 def run_until(moment, owner="w1"):  # noqa: ANN001, ANN201
-    """Advance the clock minute by minute to `moment`, scheduling and dispatching."""
+    """Advance the clock to `moment`, scheduling and dispatching at every time something
+    falls due (a contact, a round opening or closing), and at least every 5 minutes."""
+    from datetime import timedelta
+
+    from fangkong.followup.simulate import _next_moment
     while clock.now() < moment:
-        clock.advance(minutes=1)
+        clock.set(min(_next_moment(clock.now(), moment), clock.now() + timedelta(minutes=5)))
         rounds_schedule(now=clock.now())
         while dispatch_pass(owner=owner, now=clock.now(), limit=10000):
             pass

@@ -1,0 +1,37 @@
+"""Deleting health answers when their purpose has ended (PIPL; GB/T 35273 minimum retention).
+
+A campaign's answers serve its purpose while it runs and for a short while after (alerts
+are followed up, tables are reported). `FANGKONG_FOLLOWUP_KEEP_DAYS` after a campaign has
+finished, or after a round closed for a running campaign, the answers and the texts of SMS
+replies are erased. What the tables count stays: each contact's state, channel and
+severity, and the alerts with their outcome, so the figures of past days still add up but
+no longer say what anyone answered.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+
+from fangkong.followup.models import Attempt, Contact, RoundStatus, SmsInbound
+from fangkong.lib import clock
+
+def answers_purge(*, now: datetime | None = None, batch: int = 20_000) -> dict[str, int]:
+    """Erase the answers of rounds closed more than KEEP_DAYS ago and the SMS reply texts
+    received before then. Idempotent; runs daily."""
+    now = now or clock.now()
+    cutoff = now - timedelta(days=settings.FOLLOWUP_KEEP_DAYS)
+    old = Contact.objects.filter(round__status=RoundStatus.CLOSED, round__closes_at__lt=cutoff)
+    erased = 0
+    while True:
+        ids = list(old.exclude(answers={}).values_list("pk", flat=True)[:batch])
+        if not ids:
+            break
+        erased += Contact.objects.filter(pk__in=ids).update(answers={})
+    # What a call understood or a gateway said may quote the resident.
+    details = Attempt.objects.filter(contact__in=old).exclude(detail="").update(detail="")
+    texts = SmsInbound.objects.filter(received_at__lt=cutoff).exclude(
+        Q(text="") & Q(reply="")).update(text="", reply="")
+    return {"answers": erased, "attempt_details": details, "sms_texts": texts}
