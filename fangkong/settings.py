@@ -188,6 +188,8 @@ JOB_LEASE_SECONDS = env_int("FANGKONG_JOB_LEASE_SECONDS", 300)
 FOLLOWUP_LEASE_SECONDS = env_int("FANGKONG_FOLLOWUP_LEASE_SECONDS", 120)
 # ... and the contacts of a batch of calls, while the calls last (ringing, the questions).
 FOLLOWUP_CALL_LEASE_SECONDS = env_int("FANGKONG_FOLLOWUP_CALL_LEASE_SECONDS", 900)
+# Health answers are erased this many days after their round closed (the counts stay).
+FOLLOWUP_KEEP_DAYS = env_int("FANGKONG_FOLLOWUP_KEEP_DAYS", 30)
 # The address residents reach the web forms at (links in SMS and QR codes).
 PUBLIC_URL = env_str("FANGKONG_PUBLIC_URL", "http://127.0.0.1:8000")
 # Without an SMS gateway every channel runs on the simulated carrier (demo, tests).
