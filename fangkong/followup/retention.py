@@ -18,6 +18,7 @@ from django.db.models import Q
 from fangkong.followup.models import Attempt, Contact, RoundStatus, SmsInbound
 from fangkong.lib import clock
 
+
 def answers_purge(*, now: datetime | None = None, batch: int = 20_000) -> dict[str, int]:
     """Erase the answers of rounds closed more than KEEP_DAYS ago and the SMS reply texts
     received before then. Idempotent; runs daily."""

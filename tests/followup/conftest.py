@@ -50,9 +50,9 @@ def run_until(moment, owner="w1"):  # noqa: ANN001, ANN201
     falls due (a contact, a round opening or closing), and at least every 5 minutes."""
     from datetime import timedelta
 
-    from fangkong.followup.simulate import _next_moment
     from fangkong.followup.dispatch import dispatch_pass
     from fangkong.followup.rounds import rounds_schedule
+    from fangkong.followup.simulate import _next_moment
 
     while clock.now() < moment:
         clock.set(min(_next_moment(clock.now(), moment), clock.now() + timedelta(minutes=5)))
