@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from fangkong.followup.questions import Kind, Question, Spec
 from fangkong.followup.understand import understand_answer
+from fangkong.lib.text import to_halfwidth
 
 YES_NO = [("yes", gettext_lazy("Yes")), ("no", gettext_lazy("No"))]
 
@@ -73,3 +74,23 @@ class AnswerForm(forms.Form):
                 answers[question.key] = understood.value
         self.answers = answers
         return data
+
+
+FOUR_DIGITS = gettext_lazy("Please enter exactly 4 digits, e.g. 5678.")
+
+
+class CheckinForm(forms.Form):
+    """The building check-in: the last 4 digits of the resident's (or their proxy's) phone.
+    Full-width digits and spaces typed on a Chinese keyboard are accepted."""
+
+    last4 = forms.CharField(
+        label=gettext_lazy("Last 4 digits of your phone"), max_length=12,
+        error_messages={"required": FOUR_DIGITS, "max_length": FOUR_DIGITS},
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off",
+                                      "size": 4}))
+
+    def clean_last4(self) -> str:
+        digits = "".join(to_halfwidth(self.cleaned_data["last4"]).split())
+        if len(digits) != 4 or not digits.isascii() or not digits.isdigit():
+            raise forms.ValidationError(FOUR_DIGITS)
+        return digits

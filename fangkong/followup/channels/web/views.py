@@ -1,19 +1,42 @@
-"""The resident's check-in form behind a one-time web link. No login: the link is the key."""
+"""The resident's web pages (no login): the form behind a one-time link, where the link is
+the key, and the building check-in behind a building's standing QR code, where the key is
+the code plus the last 4 digits of a phone. And, for staff, that QR code and its sheet."""
 
 from __future__ import annotations
 
+import io
+
+from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from fangkong.followup.answers import contacts_answer, spec_of
-from fangkong.followup.channels.web.forms import AnswerForm
+from fangkong.followup.channels.web.checkin import (
+    MISS_LIMIT,
+    MISS_WARN_FROM,
+    MISS_WINDOW,
+    Match,
+    building_id_from_token,
+    checkin_matches,
+    checkin_qr,
+    checkin_url,
+    is_proxy_mark,
+    miss_record,
+    misses,
+    open_web_rounds,
+)
+from fangkong.followup.channels.web.forms import AnswerForm, CheckinForm
 from fangkong.followup.channels.web.links import contact_id_from_token
 from fangkong.followup.models import Contact, ContactState, RoundStatus
 from fangkong.lib import clock
+from fangkong.places.models import Building
+from fangkong.places.selectors import building_for_user
 
 
 def _refused(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
@@ -58,9 +81,108 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
                 return _refused(request, _("Thank you: the answers for this check-in have been "
                                            "received already. A link can be used once."),
                                 status=409)
-            contacts_answer([(locked, form.answers, "web")])
+            # Reached through a building check-in with a proxy's digits: answered by
+            # the proxy (the mark is signed for this contact alone).
+            by_proxy = is_proxy_mark(locked.pk, request.GET.get("by", ""))
+            contacts_answer([(locked, form.answers, "web")],
+                            proxied={locked.pk} if by_proxy else set())
         return render(request, "followup/answer_done.html", {"campaign": campaign})
     return render(request, "followup/answer.html", {
         "form": form, "campaign": campaign, "round": round_,
         "who": _masked_name(contact.resident.name),
     }, status=400 if request.method == "POST" else 200)
+
+
+# The building check-in (楼栋二维码) -------------------------------------------------------
+
+
+def _too_many_tries() -> str:
+    return _("Too many wrong tries. Please wait %(minutes)d minutes and try again, or ask "
+             "your grid worker.") % {"minutes": MISS_WINDOW // 60}
+
+
+def _choices(matches: list[Match]) -> list[dict[str, str]]:
+    """What the picker shows: masked names only. The relation to the householder is added
+    only where two masked names look the same, the campaign only where there are several."""
+    masked = [_masked_name(m.contact.resident.name) for m in matches]
+    several_campaigns = len({m.contact.round.campaign_id for m in matches}) > 1
+    choices = []
+    for match, name in zip(matches, masked, strict=True):
+        resident = match.contact.resident
+        detail = [resident.get_relation_display()] if masked.count(name) > 1 else []
+        if several_campaigns:
+            detail.append(match.contact.round.campaign.name)
+        choices.append({"name": name, "detail": " · ".join(detail), "link": match.link})
+    return choices
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def checkin(request: HttpRequest, token: str) -> HttpResponse:
+    """The page behind a building's QR code: the last 4 digits of a phone lead to the
+    one-time form of the one resident they match, or to a choice of masked names. At most
+    MISS_LIMIT wrong tries per building and client address per window (429 after)."""
+    building_id = building_id_from_token(token)
+    building = (Building.objects.select_related("grid").filter(pk=building_id).first()
+                if building_id is not None else None)
+    if building is None:
+        return _refused(request, _("This code is not valid. Please scan the code on your "
+                                   "building's door, or ask your grid worker."), status=404)
+    client = request.META.get("REMOTE_ADDR") or "?"
+    now = clock.now()
+    rounds = open_web_rounds(building, now=now)
+    context: dict = {"building": building, "open": bool(rounds),
+                     "purposes": list(dict.fromkeys(r.campaign.purpose for r in rounds)),
+                     "limit": MISS_LIMIT, "minutes": MISS_WINDOW // 60}
+    missed = misses(building.pk, client)
+    if missed >= MISS_LIMIT:
+        return render(request, "followup/checkin.html",
+                      {**context, "locked": _too_many_tries()}, status=429)
+    form = CheckinForm(request.POST or None)
+    if request.method != "POST":
+        return render(request, "followup/checkin.html", {**context, "form": form})
+    if not form.is_valid():
+        return render(request, "followup/checkin.html", {**context, "form": form}, status=400)
+    matches = checkin_matches(building, form.cleaned_data["last4"], now=now)
+    if len(matches) == 1:
+        return redirect(matches[0].link)
+    if matches:
+        return render(request, "followup/checkin_pick.html",
+                      {**context, "choices": _choices(matches)})
+    missed = miss_record(building.pk, client)
+    if missed >= MISS_LIMIT:
+        return render(request, "followup/checkin.html",
+                      {**context, "locked": _too_many_tries()}, status=429)
+    return render(request, "followup/checkin.html", {
+        **context, "form": CheckinForm(), "nothing_due": True,
+        "tries_left": MISS_LIMIT - missed if missed >= MISS_WARN_FROM else None,
+    })
+
+
+@login_required
+@require_GET
+def building_qr(request: HttpRequest, building_id: int) -> HttpResponse:
+    """The building's check-in QR code as an SVG image (for print shops and notices)."""
+    building = building_for_user(request.user, building_id)
+    image = io.BytesIO()
+    checkin_qr(building.pk).save(image, kind="svg", scale=10, border=4, light="#fff",
+                                 title=str(building))
+    response = HttpResponse(image.getvalue(), content_type="image/svg+xml; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=False, filename=f"{building}-二维码.svg")
+    response["Cache-Control"] = "private, max-age=0"
+    return response
+
+
+@login_required
+@require_GET
+def building_qr_sheet(request: HttpRequest, building_id: int) -> HttpResponse:
+    """An A4 page to print and put up at the building's door: its name, the big code and
+    what to do, in Chinese whatever the printer's language."""
+    building = building_for_user(request.user, building_id)
+    # segno writes the SVG from the URL alone: nothing in it comes from user input.
+    svg = mark_safe(checkin_qr(building.pk).svg_inline(  # noqa: S308
+        scale=1, border=4, light="#fff", omitsize=True, svgclass="qr"))
+    return render(request, "followup/building_qr_sheet.html", {
+        "building": building, "qr_svg": svg, "url": checkin_url(building.pk),
+    })
