@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy
 from ninja import NinjaAPI
 from ninja.errors import ValidationError as RequestValidationError
 
-from fangkong.api import areas, households, residents, rosters
+from fangkong.api import areas, followup, households, residents, rosters
 from fangkong.api.auth import SessionAuthWithCsrf, TokenAuth
 from fangkong.api.schemas import UNSAFE_TEXT
 
@@ -47,6 +47,7 @@ api.add_router("/", areas.router)
 api.add_router("/", residents.router)
 api.add_router("/", households.router)
 api.add_router("/", rosters.router)
+api.add_router("/", followup.router)
 
 
 @api.exception_handler(DjangoValidationError)

@@ -5,16 +5,21 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.utils import timezone
+
 from fangkong.followup.alerts import alerts_escalate
 from fangkong.followup.dispatch import dispatch_pass
+from fangkong.followup.robots import alerts_push
 from fangkong.followup.rounds import rounds_schedule
 from fangkong.jobs.dispatch import handler
 from fangkong.jobs.handlers import PERIODIC, TICKS
-from fangkong.jobs.models import Job
+from fangkong.jobs.models import Job, JobState
 from fangkong.lib import clock
 
 log = logging.getLogger("fangkong.followup")
 PERIODIC["followup.escalate"] = timedelta(minutes=1)
+PERIODIC["followup.push"] = timedelta(minutes=1)
+PERIODIC["followup.purge"] = timedelta(hours=24)
 
 
 def followup_tick(owner: str) -> int:
@@ -31,3 +36,21 @@ TICKS.append(followup_tick)
 @handler("followup.escalate")
 def escalate(job: Job) -> dict:
     return {"escalated": alerts_escalate()}
+
+
+@handler("followup.push")
+def push(job: Job) -> dict:
+    """Alert summaries to the chat groups' robots, one run at a time: a run still going
+    (a slow robot, a late job of the previous minute) makes this one skip."""
+    if (Job.objects.filter(kind=job.kind, state=JobState.RUNNING,
+                           lease_until__gt=timezone.now()).exclude(pk=job.pk).exists()):
+        return {"skipped": "another run is under way"}
+    return {"pushed": alerts_push()}
+
+
+@handler("followup.purge")
+def purge(job: Job) -> dict:
+    """Erase the health answers whose purpose has ended (see followup/retention.py)."""
+    from fangkong.followup.retention import answers_purge
+
+    return answers_purge()

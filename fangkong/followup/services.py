@@ -15,9 +15,15 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from fangkong.accounts.roles import Can, can
-from fangkong.accounts.scope import area_scope_q
-from fangkong.followup.models import Campaign, CampaignStatus, QuestionnaireVersion
+from fangkong.accounts.scope import area_scope_q, user_area
+from fangkong.followup.models import (
+    Campaign,
+    CampaignStatus,
+    Questionnaire,
+    QuestionnaireVersion,
+)
 from fangkong.followup.plan import PlanError, parse_plan
+from fangkong.followup.questions import SpecError, parse_spec
 from fangkong.followup.rounds import campaign_next_round
 from fangkong.followup.schedule import overlapping, parse_times
 from fangkong.followup.targets import clean_target, target_residents
@@ -152,3 +158,47 @@ def campaign_pause(*, by, campaign: Campaign) -> Campaign:  # noqa: ANN001
         status=CampaignStatus.PAUSED)
     campaign.refresh_from_db()
     return campaign
+
+
+@transaction.atomic
+def questionnaire_save(*, by, name: str, spec: dict[str, Any], description: str = "",  # noqa: ANN001
+                       questionnaire: Questionnaire | None = None) -> QuestionnaireVersion:
+    """Save a questionnaire of the user's area: a new one, or a new version of one of
+    theirs (campaigns already running keep the version they started with). The shipped
+    questionnaires are not edited: copy one instead. Every problem of the spec is reported
+    at once; an unchanged spec adds no version."""
+    if not can(by, Can.MANAGE_CAMPAIGNS):
+        raise PermissionDenied(_("Your role cannot run follow-up campaigns."))
+    errors: dict[str, list[str]] = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = [_("This field is required.")]
+    elif len(name) > 80 or find_unsafe_char(name) is not None:
+        errors["name"] = [_("Keep it under %(n)d characters of ordinary text.") % {"n": 80}]
+    try:
+        parse_spec(spec)
+    except SpecError as exc:
+        errors["spec"] = exc.problems
+    area = user_area(by)
+    if questionnaire is not None:
+        if questionnaire.area_id is None:
+            errors.setdefault("name", []).append(
+                _("A questionnaire that comes with fangkong cannot be changed: copy it."))
+        elif area is None or questionnaire.area_id != area.pk and not by.is_superuser:
+            raise PermissionDenied(_("This questionnaire belongs to another area."))
+    elif area is None:
+        errors.setdefault("name", []).append(_("Your account has no area."))
+    if errors:
+        raise ValidationError(errors)
+    if questionnaire is None:
+        questionnaire = Questionnaire.objects.create(name=name, description=description[:300],
+                                                     area=area)
+    else:
+        questionnaire.name, questionnaire.description = name, description[:300]
+        questionnaire.save(update_fields=["name", "description"])
+    latest = questionnaire.versions.order_by("-number").first()
+    if latest is not None and latest.spec == spec:
+        return latest
+    return QuestionnaireVersion.objects.create(
+        questionnaire=questionnaire, number=(latest.number + 1) if latest else 1, spec=spec,
+        created_by=by)

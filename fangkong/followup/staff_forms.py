@@ -109,3 +109,30 @@ class RoundExportForm(forms.Form):
     format = forms.ChoiceField(label=_("Format"), choices=[("xlsx", "Excel (.xlsx)"),
                                                            ("csv", "CSV")])
     full = forms.BooleanField(label=_("Include full phone numbers"), required=False)
+
+
+class QuestionnaireForm(forms.Form):
+    """A questionnaire as its JSON spec (questions and rules), checked by parse_spec."""
+
+    name = forms.CharField(label=_("Name"), max_length=80)
+    description = forms.CharField(label=_("Description"), max_length=300, required=False)
+    spec = forms.CharField(label=_("Questions and rules (JSON)"),
+                           widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false",
+                                                        "class": "code"}),
+                           help_text=_("Copy a questionnaire that comes with fangkong and "
+                                       "change its wording; every problem is listed when "
+                                       "you save."))
+
+    def clean_spec(self) -> dict:
+        import json
+
+        text = self.cleaned_data["spec"]
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(
+                _("This is not valid JSON: line %(line)d, column %(col)d: %(msg)s")
+                % {"line": exc.lineno, "col": exc.colno, "msg": exc.msg}) from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError(_("The questionnaire must be a JSON object."))
+        return value

@@ -35,10 +35,19 @@ OPERATIONS: dict[tuple[str, str], set[int]] = {
     ("post", "/api/imports/{import_id}/encoding"): {202, 400, 401, 403, 404, 422},
     ("post", "/api/imports/{import_id}/cancel"): {202, 400, 401, 403, 404, 422},
     ("post", "/api/imports/{import_id}/undo"): {202, 400, 401, 403, 404, 422},
+    ("get", "/api/followup/campaigns"): {200, 401, 403, 422},
+    ("get", "/api/followup/campaigns/{campaign_id}"): {200, 401, 403, 404, 422},
+    ("get", "/api/followup/rounds/{round_id}/table"): {200, 401, 403, 404, 422},
+    ("get", "/api/followup/alerts"): {200, 401, 403, 422},
+    ("post", "/api/followup/alerts/{alert_id}/resolve"): {200, 400, 401, 403, 404, 422},
+    ("get", "/api/followup/isolation"): {200, 401, 403, 422},
+    ("post", "/api/followup/isolation"): {201, 400, 401, 403, 404, 422},
 }
 # Operations without an id in the path that still name an object in their body: the
-# household of a new resident, the area an import goes into (404 outside the area).
-OBJECT_IN_BODY = {("post", "/api/residents"), ("post", "/api/imports")}
+# household of a new resident, the area an import goes into, the resident of a new
+# isolation period (404 outside the area).
+OBJECT_IN_BODY = {("post", "/api/residents"), ("post", "/api/imports"),
+                  ("post", "/api/followup/isolation")}
 ERROR_BODIES = {400: "FieldErrors", 401: "Error", 403: "Error", 404: "Error",
                 422: "RequestErrors"}
 

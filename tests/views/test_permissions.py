@@ -42,6 +42,7 @@ from fangkong.followup.models import (
     Campaign,
     Contact,
     Questionnaire,
+    QuestionnaireVersion,
     Round,
 )
 from fangkong.followup.services import CampaignInput, campaign_create
@@ -86,6 +87,10 @@ SKIPPED_NAMES = {"set_language", "accounts:login", "accounts:logout", "followup:
 # The SMS gateway's webhooks: no login, authenticated by the gateway's signature instead,
 # and tested in tests/followup/test_sms_channel.py.
 SKIPPED_NAMES |= {"followup:sms_inbound", "followup:sms_report"}
+# The building check-in behind a building's standing QR code: no login, its signed
+# building token plus the last 4 digits of a phone is the key (rate-limited); forged
+# tokens, guessing and what the page reveals are tested in tests/followup/test_checkin.py.
+SKIPPED_NAMES |= {"followup:checkin"}
 
 
 @dataclass(frozen=True)
@@ -136,17 +141,28 @@ PAGES: dict[str, Page] = {
     "followup:visit": Page(GET_POST, {"contact_id": "contact"}, form="visit"),
     "followup:campaigns": Page(GET, needs=Can.VIEW_REGISTRY),
     "followup:campaign_new": Page(GET_POST, needs=Can.MANAGE_CAMPAIGNS),
+    # The robot of the user's own community or street: no id to fill; an empty form is
+    # answered 200 with its errors, the test button 200 with the page (no robot here).
+    "followup:robot": Page(GET_POST, needs=Can.MANAGE_CAMPAIGNS),
+    "followup:robot_test": Page(POST, needs=Can.MANAGE_CAMPAIGNS),
     "followup:campaign": Page(GET, {"campaign_id": "campaign"}),
     "followup:campaign_run": Page(POST, {"campaign_id": "campaign"},
                                   {"action": ("start", "pause")}),
     "followup:round": Page(GET, {"round_id": "round"}),
     "followup:resident": Page(GET, {"resident_id": "resident"}),
+    "followup:questionnaires": Page(GET, needs=Can.VIEW_REGISTRY),
+    "followup:questionnaire_new": Page(GET_POST, needs=Can.MANAGE_CAMPAIGNS),
+    "followup:questionnaire": Page(GET, {"questionnaire_id": "questionnaire"}),
+    "followup:questionnaire_edit": Page(GET_POST, {"questionnaire_id": "questionnaire"},
+                                        form="questionnaire"),
     "isolation:list": Page(GET, needs=Can.VIEW_REGISTRY),
     "isolation:start": Page(GET_POST, {"resident_id": "resident"}, form="isolation_start"),
     "isolation:period": Page(GET_POST, {"period_id": "period"}, form="isolation_end"),
     "followup:round_export": Page(POST, {"round_id": "round"}, form="round_export"),
     "followup:day": Page(GET, {"campaign_id": "campaign"}),
     "followup:day_export": Page(POST, {"campaign_id": "campaign"}, form="day_export"),
+    "followup:building_qr": Page(GET, {"building_id": "building"}),
+    "followup:building_qr_sheet": Page(GET, {"building_id": "building"}),
     "healthz": Page(GET, public=True),
 }
 
@@ -225,6 +241,7 @@ class World:
             "contact": [contact for _a, contact in followup],
             "campaign": campaigns,
             "round": [Round.objects.filter(campaign=c).get() for c in campaigns],
+            "questionnaire": [c.version.questionnaire for c in campaigns],
             "period": [IsolationPeriod.objects.get(resident=r) for r in residents],
         }
 
@@ -278,8 +295,11 @@ def _make_followup(root: User, residents: dict[int, Resident]) -> dict[int, tupl
     for grid_id, resident in residents.items():
         community = resident.community
         if community.pk not in rounds:
+            # The community's own questionnaire: its pages are as private as the campaign.
+            own = Questionnaire.objects.create(name="越界问卷", area=community)
+            own_version = own.versions.create(number=1, spec=version.spec)
             campaign = campaign_create(by=root, data=CampaignInput(
-                name="越界随访", purpose="测试", area=community, version=version,
+                name="越界随访", purpose="测试", area=community, version=own_version,
                 times=["09:00"], starts_on=now.date(), round_minutes=1440,
                 plan=[{"channel": "web", "at": 0}, {"channel": "visit", "at": 60}]))
             Campaign.objects.filter(pk=campaign.pk).update(status="running")
@@ -369,7 +389,8 @@ def _state(residents: list[Resident]) -> tuple:
                 list(IsolationPeriod.objects.order_by("pk").values_list(
                     "pk", "status", "planned_end")),
                 list(Contact.objects.order_by("pk").values_list("pk", "state", "answers")),
-                list(Campaign.objects.order_by("pk").values_list("pk", "status")))
+                list(Campaign.objects.order_by("pk").values_list("pk", "status")),
+                QuestionnaireVersion.objects.count())
     return (AuditEvent.objects.count(), Resident.objects.count(), Proxy.objects.count(),
             Household.objects.count(), rows, imports, jobs, ImportTemplate.objects.count(),
             ImportBlob.objects.count(), followup)
@@ -406,6 +427,9 @@ def _form(kind: str | None, objects: dict[str, Any]) -> dict[str, Any]:
         return {"outcome": "false_alarm", "note": "越界"}
     if kind == "visit":
         return {"fever": "no", "cough": "no"}
+    if kind == "questionnaire":
+        return {"name": "越界问卷", "spec": '{"questions": [{"key": "x", "kind": "text", '
+                '"label": "越界"}]}'}
     if kind == "isolation_start":
         return {"kind": "isolation", "starts_on": "2026-11-30", "reason": "越界"}
     if kind == "isolation_end":
@@ -422,7 +446,8 @@ def _hrefs_to(objects: dict[str, list[Any]]) -> list[str]:
              "household": "places:household", "resident": "residents:detail",
              "import": "rosters:detail", "alert": "followup:alert",
              "contact": "followup:visit", "campaign": "followup:campaign",
-             "round": "followup:round", "period": "isolation:period"}
+             "round": "followup:round", "period": "isolation:period",
+             "questionnaire": "followup:questionnaire"}
     return [f'href="{reverse(names[kind], args=[obj.pk])}"'
             for kind, objs in objects.items() for obj in objs]
 
@@ -595,6 +620,7 @@ class ApiOp:
     objects: dict[str, str] = field(default_factory=dict)  # path or body param -> kind
     bodies: Body | None = None  # the bodies to send (one request each)
     listing: bool = False  # no id: answers by role and lists only the own area
+    items: str = "resident"  # a listing's items: the kind of object their ids name
     # Roles without this capability are refused (403) before any id is looked up.
     needs: Can = Can.VIEW_REGISTRY
     multipart: bool = False  # the body is a form with a file (bytes values are files)
@@ -632,6 +658,15 @@ def _no_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
     return [{}]
 
 
+def _resolve_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
+    return [{"outcome": "false_alarm", "note": "越界"}, {"outcome": "other", "note": "越界"}]
+
+
+def _isolation_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
+    return [{"resident_id": objects["resident"].pk, "kind": "monitoring",
+             "starts_on": "2026-11-30", "reason": "越界", "place": "越界"}]
+
+
 IMPORT = {"import_id": "import"}
 
 
@@ -665,6 +700,15 @@ API_OPERATIONS: dict[tuple[str, str], ApiOp] = {
                                                         needs=Can.IMPORT_ROSTER),
     ("POST", "/api/imports/{import_id}/undo"): ApiOp(IMPORT, _no_bodies,
                                                      needs=Can.IMPORT_ROSTER),
+    ("GET", "/api/followup/campaigns"): ApiOp(listing=True, items="campaign"),
+    ("GET", "/api/followup/campaigns/{campaign_id}"): ApiOp({"campaign_id": "campaign"}),
+    ("GET", "/api/followup/rounds/{round_id}/table"): ApiOp({"round_id": "round"}),
+    ("GET", "/api/followup/alerts"): ApiOp(listing=True, items="alert"),
+    ("POST", "/api/followup/alerts/{alert_id}/resolve"): ApiOp(
+        {"alert_id": "alert"}, _resolve_bodies, needs=Can.HANDLE_ALERTS),
+    ("GET", "/api/followup/isolation"): ApiOp(listing=True, items="period"),
+    ("POST", "/api/followup/isolation"): ApiOp({"resident_id": "resident"}, _isolation_bodies,
+                                               needs=Can.HANDLE_ALERTS),
 }
 DOC_ROUTES = {"api:openapi-json", "api:openapi-view", "api:api-root"}
 
@@ -794,7 +838,8 @@ def test_api_cannot_move_own_resident_into_a_household_outside_the_area(world, c
 def test_api_listing_holds_nothing_outside_the_area(world, caller, method, path):
     outside = world.outside(caller)
     stranger = outside["resident"][0]
-    outside_ids = {r.pk for r in outside["resident"]}
+    outside_residents = {r.pk for r in outside["resident"]}
+    outside_ids = {o.pk for o in outside[API_OPERATIONS[(method, path)].items]}
     for how, client, headers in _api_callers(caller):
         for params in ({}, {"q": stranger.name}, {"q": "13900000011"},
                        {"q": stranger.phone_last4}):
@@ -811,8 +856,12 @@ def test_api_listing_holds_nothing_outside_the_area(world, caller, method, path)
                 assert response.status_code == 403, (caller, how)
                 continue
             assert response.status_code == 200, (caller, how, params)
-            ids = {item["id"] for item in response.json()["items"]}
+            items = response.json()["items"]
+            ids = {item["id"] for item in items}
             assert not ids & outside_ids, (caller, how, params)
+            # Items about a resident (alerts, isolation periods) name them.
+            residents = {item["resident"]["id"] for item in items if "resident" in item}
+            assert not residents & outside_residents, (caller, how, params)
 
 
 @pytest.mark.parametrize("persona", REGISTRY_PERSONAS)
