@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from fangkong.followup.answers import contacts_answer, decode_answers, merge, spec_of
-from fangkong.followup.channels.base import Batch, Result, Task
+from fangkong.followup.channels.base import Batch, Result, Subject, Task, masked_name
 from fangkong.followup.channels.registry import transport_for
 from fangkong.followup.channels.web.links import contact_link
 from fangkong.followup.models import (
@@ -71,8 +71,10 @@ def _room(campaign: Campaign, round_: Round, step_index: int, step: Step,
 
 
 def contacts_claim(*, round_: Round, step: int, owner: str, limit: int,
-                   now: datetime) -> tuple[str, list[Contact]]:
-    """Lease up to `limit` due contacts of a round's step to `owner`."""
+                   now: datetime, lease_seconds: int | None = None) -> tuple[str, list[Contact]]:
+    """Lease up to `limit` due contacts of a round's step to `owner`, for `lease_seconds`
+    from the moment of the claim (not from the start of the worker's pass, which may be a
+    while ago)."""
     lease = f"{owner}#{secrets.token_hex(4)}"
     due = (Q(round=round_, state=ContactState.PENDING, step=step, due_at__lte=now)
            & (Q(lease_until__isnull=True) | Q(lease_until__lt=now)))
@@ -83,12 +85,14 @@ def contacts_claim(*, round_: Round, step: int, owner: str, limit: int,
         ids = list(candidates.values_list("pk", flat=True)[:limit])
         if not ids:
             return lease, []
+        seconds = lease_seconds or settings.FOLLOWUP_LEASE_SECONDS
         Contact.objects.filter(due, pk__in=ids).update(
-            lease_owner=lease, lease_until=now + timedelta(seconds=settings.FOLLOWUP_LEASE_SECONDS))
+            lease_owner=lease, lease_until=max(now, clock.now()) + timedelta(seconds=seconds))
     # Of the resident only what reaching them needs (not the whole row, times a million).
     claimed = list(Contact.objects.filter(pk__in=ids, lease_owner=lease)
                    .select_related("resident")
-                   .only(*CONTACT_FIELDS, "resident__phone_index", "resident__phone_sealed"))
+                   .only(*CONTACT_FIELDS, "resident__phone_index", "resident__phone_sealed",
+                         "resident__name", "resident__relation"))
     for contact in claimed:
         contact.round = round_
     return lease, claimed
@@ -104,6 +108,17 @@ def _reachable(contact: Contact) -> str:
     """For transports that never dial (the simulation): a stand-in that says whether any
     number is known, without decrypting it."""
     return "(number)" if contact.proxy_index or contact.resident.phone_index else ""
+
+
+def _subjects(group: list[Contact]) -> tuple[Subject, ...]:
+    """The residents of a proxy session with the names a channel may say to the proxy:
+    masked, and where two masked names sound the same, with the relation to their
+    householder (as the building check-in's picker does)."""
+    names = [masked_name(c.resident.name) for c in group]
+    names = [f"{name}（{c.resident.get_relation_display()}）" if names.count(name) > 1
+             else name for name, c in zip(names, group, strict=True)]
+    return tuple(Subject(contact_id=c.pk, resident_id=c.resident_id, name=name,
+                         answers=dict(c.answers)) for c, name in zip(group, names, strict=True))
 
 
 def _tasks(campaign: Campaign, round_: Round, step: Step, contacts: list[Contact],
@@ -125,7 +140,11 @@ def _tasks(campaign: Campaign, round_: Round, step: Step, contacts: list[Contact
     tasks, members = [], {}
     for group in groups.values():
         lead = group[0]
-        key = keys[lead.pk]
+        # A proxy's session is keyed by the proxy, not by whichever resident leads it this
+        # time: after a crash the group may form differently, the key must not.
+        step_try = keys[lead.pk].split(".", 1)[1]
+        key = (keys[lead.pk] if not lead.proxy_index else
+               f"p{round_.pk}.{lead.proxy_index[:16]}.{step_try}")
         members[key] = [c.pk for c in group]
         tasks.append(Task(key=key, contact_id=lead.pk, resident_id=lead.resident_id,
                           round_id=round_.pk,
@@ -134,7 +153,8 @@ def _tasks(campaign: Campaign, round_: Round, step: Step, contacts: list[Contact
                           greeting=greeting,
                           link=contact_link(lead.pk) if links else "",
                           also_for=tuple(c.pk for c in group[1:]),
-                          answers=dict(lead.answers)))
+                          answers=dict(lead.answers),
+                          subjects=_subjects(group) if lead.proxy_index else ()))
     return tasks, members
 
 
@@ -212,6 +232,15 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
     return len(changed)
 
 
+def _lease_seconds(channel: str) -> int:
+    """A call batch holds its contacts while the calls last (ringing, the questions): far
+    longer than sending a batch of messages. A lease that ran out under a live call would
+    let another worker call the same resident again."""
+    if channel == "voice":
+        return max(settings.FOLLOWUP_LEASE_SECONDS, settings.FOLLOWUP_CALL_LEASE_SECONDS)
+    return settings.FOLLOWUP_LEASE_SECONDS
+
+
 def _grouped(items, key):  # noqa: ANN001, ANN202
     groups: dict = defaultdict(list)
     for item in items:
@@ -260,6 +289,7 @@ def dispatch_pass(*, owner: str, now: datetime | None = None, limit: int = 500) 
             if room <= 0:
                 continue
             lease, contacts = contacts_claim(round_=round_, step=index, owner=owner,
+                                             lease_seconds=_lease_seconds(step.channel),
                                              limit=room, now=now)
             if not contacts:
                 continue

@@ -10,9 +10,11 @@ from datetime import timedelta
 import pytest
 from django.db.models import Count
 
-from fangkong.followup.answers import contacts_answer
+from fangkong.followup.answers import contacts_answer, decode_answers, spec_of
 from fangkong.followup.channels import registry
-from fangkong.followup.channels.base import Batch, Result
+from fangkong.followup.channels.base import Batch, Result, masked_name
+from fangkong.followup.channels.sim import Behaviour, SimResident, SimTextTransport
+from fangkong.followup.channels.voice.transport import sim_voice_transport
 from fangkong.followup.dispatch import TICK_SECONDS, contacts_claim, dispatch_pass
 from fangkong.followup.models import (
     Alert,
@@ -27,7 +29,7 @@ from fangkong.followup.models import (
 )
 from fangkong.followup.rounds import round_close, round_open, rounds_schedule
 from fangkong.followup.services import campaign_pause, campaign_start
-from fangkong.residents.models import Resident, ResidentStatus, Tag
+from fangkong.residents.models import Relation, Resident, ResidentStatus, Tag
 from fangkong.residents.services import proxy_add
 from tests.followup.conftest import MONDAY, TUESDAY, at, make_campaign, run_until
 
@@ -452,6 +454,72 @@ def test_without_proxy_answering_everyone_is_asked_on_their_own(
     assert all(t.also_for == () and t.phone != PROXY_PHONE for t in tasks)
 
 
+class Watching:
+    """A simulated channel that keeps the tasks it was given (the channel is the outside
+    boundary; what it answers is the simulation's)."""
+
+    def __init__(self, transport) -> None:  # noqa: ANN001
+        self.transport, self.tasks = transport, []
+        self.needs_phone = transport.needs_phone
+
+    def send(self, batch: Batch) -> list[Result]:
+        self.tasks += batch.tasks
+        return self.transport.send(batch)
+
+
+# Everyone reached answers, clearly; fevers common, so that residents' answers differ.
+RELIABLE = Behaviour(pick_up=1, busy=0, reject=0, invalid_number=0, never_picks_up=0,
+                     hang_up_midway=0, unclear_speech=0, answers_web=1, never_texts=0,
+                     opt_out=0, fever=0.5, febrile_sign=0.3)
+
+
+@pytest.mark.parametrize("channel", ["voice", "web"])
+def test_a_simulated_proxy_answers_one_session_for_everyone_with_their_own_answers(
+        community_secretary, community, proxied, pinned_clock, channel):  # noqa: ANN001
+    mother, father, neighbour = proxied
+    plan = VOICE_ONLY if channel == "voice" else [{"channel": "web", "at": 0}]
+    campaign = campaign_for(community_secretary, community, plan=plan)
+    round_ = opened_round(campaign, at(9, 0))
+    sim = (sim_voice_transport(5, behaviour=RELIABLE) if channel == "voice"
+           else SimTextTransport(seed=5, channel="web", behaviour=RELIABLE))
+    with registry.override(channel, Watching(sim)) as watching:
+        drain(at(9, 0))
+
+    # One session for the proxy; the neighbour is reached on her own (and named to nobody).
+    [session, alone] = sorted(watching.tasks, key=lambda t: not t.subjects)
+    assert (alone.resident_id, alone.also_for, alone.subjects) == (neighbour.pk, (), ())
+    residents = {r.pk: r for r in (mother, father)}
+    assert [s.contact_id for s in session.subjects] == [session.contact_id, *session.also_for]
+    assert {s.resident_id for s in session.subjects} == set(residents)
+    for subject in session.subjects:  # named masked, never in full
+        name = residents[subject.resident_id].name
+        assert subject.name.startswith(masked_name(name)) and name not in subject.name
+    spec = spec_of(campaign.version_id)
+    contacts = {c.resident_id: c for c in Contact.objects.filter(round=round_,
+                                                                 resident__in=residents)}
+    assert {r: (c.state, c.answered_via, c.answered_by_proxy) for r, c in contacts.items()} == {
+        mother.pk: (ContactState.ANSWERED, channel, True),
+        father.pk: (ContactState.ANSWERED, channel, True)}
+    for resident_id, contact in contacts.items():  # each their own true answers
+        truth = SimResident(5, str(resident_id), RELIABLE).answers_for(
+            spec, str(round_.pk), channel=channel)
+        assert decode_answers(contact.answers, spec) == truth, resident_id
+
+
+def test_a_proxy_can_tell_apart_residents_whose_masked_names_sound_the_same(
+        community_secretary, community, proxied, pinned_clock, transports):
+    mother, father, _ = proxied
+    Resident.objects.filter(pk=mother.pk).update(name="李秀英", relation=Relation.SPOUSE)
+    Resident.objects.filter(pk=father.pk).update(name="李桂英", relation=Relation.SELF)
+    opened_round(campaign_for(community_secretary, community), at(9, 0))
+
+    drain(at(9, 0))
+
+    [session] = [task for _, task in transports["web"].sent if task.subjects]
+    assert {s.resident_id: s.name for s in session.subjects} == {
+        mother.pk: f"李*英（{Relation.SPOUSE.label}）", father.pk: f"李*英（{Relation.SELF.label}）"}
+
+
 # --- opening and closing rounds ---------------------------------------------------------
 
 def test_opening_a_round_twice_writes_its_contacts_once(
@@ -580,3 +648,35 @@ def test_a_paused_campaign_sends_nothing_and_opens_no_round(
     rounds_schedule(now=at(9, 0, TUESDAY + timedelta(days=1)))
     drain(at(9, 0, TUESDAY + timedelta(days=1)))
     assert len(transports["web"].sent) == 3
+
+
+def test_a_proxy_answers_for_everyone_she_looks_after_on_one_web_page(
+        community_secretary, community, proxied, pinned_clock):  # noqa: ANN001
+    from django.test import Client
+    from django.urls import reverse
+
+    from fangkong.followup.channels.web.links import contact_token
+
+    mother, father, _neighbour = proxied
+    campaign = campaign_for(community_secretary, community)
+    round_ = opened_round(campaign, at(9, 0))
+    contacts = {c.resident_id: c for c in Contact.objects.filter(round=round_)}
+    first, second = contacts[mother.pk], contacts[father.pk]
+    url = reverse("followup:answer", args=[contact_token(first.pk)])
+    page = Client().get(url)
+    names = [name for name, _form in page.context["forms"]]
+    assert len(names) == 2 and mother.name not in page.content.decode()
+    missing = Client().post(url, {f"c{first.pk}-fever": "no", f"c{first.pk}-cough": "no"})
+    assert missing.status_code == 400  # the father's answers are missing: nothing stored
+    assert not Contact.objects.filter(pk__in=[first.pk, second.pk], state="answered").exists()
+    done = Client().post(url, {f"c{first.pk}-fever": "no", f"c{first.pk}-cough": "no",
+                               f"c{second.pk}-fever": "yes",
+                               f"c{second.pk}-temperature": "三十八度",
+                               f"c{second.pk}-cough": "no"})
+    assert done.status_code == 200
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, first.answered_by_proxy, first.severity) == ("answered", True, "")
+    assert (second.state, second.answered_by_proxy, second.severity) == (
+        "answered", True, "high")
+    assert second.answers["temperature"][0] == "38.0"

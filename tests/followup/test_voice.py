@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from fangkong.followup.channels.base import Batch, Task
+from fangkong.followup.channels.base import Batch, Subject, Task, masked_name
+from fangkong.followup.channels.sim import SimResident, SimTextTransport
 from fangkong.followup.channels.voice.callcontrol import (
     DialResult,
     DialStatus,
@@ -18,7 +19,7 @@ from fangkong.followup.channels.voice.callcontrol import (
     Purpose,
     status_for_sip,
 )
-from fangkong.followup.channels.voice.dialogue import run_call, say_decimal, say_number
+from fangkong.followup.channels.voice.dialogue import Person, run_call, say_decimal, say_number
 from fangkong.followup.channels.voice.simcarrier import Behaviour, SimCarrier
 from fangkong.followup.channels.voice.transport import VoiceTransport, sim_voice_transport
 from fangkong.followup.questions import parse_spec
@@ -301,6 +302,170 @@ def test_transport_maps_each_call_to_a_result():
     assert "hung up" in by_key["attempt-3"].detail
     assert by_key["attempt-4"].outcome == "invalid"
     assert all("1380000" not in r.detail for r in results)
+
+
+def test_transport_reads_the_rounds_stored_answers_as_values():
+    """Task.answers come as stored, {key: [value, channel]}: a condition on a list answer
+    must see the list, not the pair."""
+    spec = parse_spec({"questions": [
+        {"key": "symptoms", "kind": "multi", "label": "症状", "voice": SYMPTOMS_VOICE,
+         "options": [{"value": "cough", "label": "咳嗽"}, {"value": "fatigue", "label": "乏力"}]},
+        {"key": "cough_days", "kind": "number", "label": "咳嗽几天了？", "voice": "咳嗽几天了？",
+         "when": {"symptoms": ["cough"]}}]})
+    call = ScriptedCall("三天")
+    [result] = VoiceTransport(lambda t: call).send(
+        Batch("voice", 1, spec, [task(1, answers={"symptoms": [["cough"], "web"]})]))
+    assert call.texts()[1] == "咳嗽几天了？"
+    assert (result.outcome, result.answers) == ("answered", {"cough_days": Decimal(3)})
+
+
+# --- proxy calls: one call for everyone a proxy looks after ---------------------------
+
+PROXY_PHONE = "13912345678"
+ABOUT = "This call is about the people you look after."
+MOTHER, FATHER = Person(101, "张*华"), Person(102, "李*")
+FINE = {"fever": False, "cough": False, "symptoms": []}
+
+
+def about(name: str) -> str:
+    return f"The next questions are about {name}, whom you look after."
+
+
+def proxy_talk(call: ScriptedCall, people=(MOTHER, FATHER)):  # noqa: ANN001, ANN201
+    return run_call(call, SPEC, number=PROXY_PHONE, greeting=GREETING, people=people)
+
+
+def test_a_proxy_is_asked_about_each_person_in_turn_in_one_call():
+    call = ScriptedCall("没有", "没有", "没有",
+                        Heard.dtmf("1"), "三十七度八", "对", "有点咳嗽", "咳嗽")
+    report = proxy_talk(call)
+    assert call.dialled == [PROXY_PHONE]
+    texts = call.texts()
+    assert texts[:4] == [GREETING, ABOUT, about("张某华"), FEVER_VOICE]
+    second = texts.index(about("李某"))
+    assert texts[second + 1] == FEVER_VOICE and texts.count(FEVER_VOICE) == 2
+    assert "*" not in "".join(texts)  # the masked names are said, not spelt
+    assert [p.subject for p in call.prompts if p.purpose == Purpose.SUBJECT] == [101, 102]
+    assert report.outcome == "answered"
+    assert [(p.key, p.answers, p.unclear, p.complete) for p in report.people] == [
+        (101, FINE, [], True),
+        (102, {"fever": True, "temperature": Decimal("37.8"), "cough": True,
+               "symptoms": ["cough"]}, [], True)]
+    assert report.answers == FINE  # the first person's
+    assert [p.purpose for p in call.prompts].count(Purpose.GOODBYE) == 1
+    assert call.prompts[-1].purpose == Purpose.GOODBYE and call.hung_up
+
+
+def test_a_proxy_hanging_up_after_the_first_person_keeps_the_first_persons_answers():
+    call = ScriptedCall("没有", "没有", "没有")  # then gone when asked about the second
+    report = proxy_talk(call)
+    assert call.texts()[-2:] == [about("李某"), FEVER_VOICE]
+    assert (report.outcome, report.reason) == ("partial", "hung up")
+    assert [(p.key, p.answers, p.complete) for p in report.people] == [
+        (101, FINE, True), (102, {}, False)]
+    assert all(p.purpose != Purpose.GOODBYE for p in call.prompts)
+
+
+def test_a_proxy_hanging_up_midway_through_a_person_keeps_what_was_said():
+    call = ScriptedCall("没有", "没有", "没有", "没有", Heard.hangup())
+    report = proxy_talk(call)
+    assert report.outcome == "partial"
+    assert [(p.answers, p.complete) for p in report.people] == [(FINE, True),
+                                                                ({"fever": False}, False)]
+
+
+def test_a_proxy_is_not_asked_again_what_was_answered_earlier_for_each_person():
+    people = (Person(101, "张*华", dict(FINE)), Person(102, "李*", {"fever": False}))
+    call = ScriptedCall("没有", "没有")
+    report = proxy_talk(call, people)
+    texts = call.texts()
+    assert about("张某华") not in texts  # nothing left to ask about her: not named
+    assert texts[:4] == [GREETING, ABOUT, about("李某"), COUGH_VOICE]
+    assert FEVER_VOICE not in texts
+    assert report.outcome == "answered"
+    assert [(p.answers, p.complete) for p in report.people] == [
+        ({}, True), ({"cough": False, "symptoms": []}, True)]
+
+
+def test_unclear_answers_on_a_proxy_call_are_named_by_the_persons_place():
+    call = ScriptedCall("没有", "没有", "没有", Heard.speech(""), Heard.silence(), "没有", "没有")
+    report = proxy_talk(call)
+    assert report.outcome == "partial"
+    assert [(p.unclear, p.complete) for p in report.people] == [([], True), (["fever"], False)]
+    assert report.reason == "unclear: 2.fever"
+    assert "check" in call.prompts[-1].text
+
+
+def test_masked_names_keep_the_first_and_last_character():
+    assert [masked_name(n) for n in ("张小华", "欧阳明华", "李明", "王", " 陈 ")] == [
+        "张*华", "欧**华", "李*", "王*", "陈*"]
+
+
+def proxy_task(**kwargs) -> Task:  # noqa: ANN003
+    """A daughter answering for her mother (contact 1, resident 11, answered the fever
+    question on the web earlier) and her father (contact 2, resident 12)."""
+    earlier = {"fever": [False, "web"]}
+    return Task(key="p-1", contact_id=1, resident_id=11, round_id=1, phone=PROXY_PHONE,
+                greeting=GREETING, also_for=(2,), answers=earlier,
+                subjects=(Subject(1, 11, "张*华", earlier), Subject(2, 12, "李*")), **kwargs)
+
+
+def test_transport_maps_a_proxy_call_to_answers_per_contact():
+    call = ScriptedCall("没有", "没有", "有", "三十八度", "对", "没有", "没有")
+    [result] = VoiceTransport(lambda t: call).send(Batch("voice", 1, SPEC, [proxy_task()]))
+    assert call.dialled == [PROXY_PHONE]
+    assert call.texts().count(FEVER_VOICE) == 1  # the mother's came from the web
+    assert result.outcome == "answered"
+    assert result.answers == {"cough": False, "symptoms": []}
+    assert result.more_answers == {2: {"fever": True, "temperature": Decimal("38.0"),
+                                       "cough": False, "symptoms": []}}
+    assert result.detail == "2 people; 6 answered"
+    assert "张" not in result.detail and "1391" not in result.detail
+
+
+def test_transport_reports_a_proxy_call_cut_short_as_partial():
+    call = ScriptedCall("没有", "没有")  # the mother done, gone before the father
+    [result] = VoiceTransport(lambda t: call).send(Batch("voice", 1, SPEC, [proxy_task()]))
+    assert (result.outcome, result.answers, result.more_answers) == (
+        "partial", {"cough": False, "symptoms": []}, None)
+    assert "hung up" in result.detail
+
+
+def test_a_simulated_proxy_answers_truthfully_for_each_resident():
+    behaviour = Behaviour(pick_up=1, busy=0, reject=0, invalid_number=0, never_picks_up=0,
+                          hang_up_midway=0, unclear_speech=0, fever=0.5, febrile_sign=0.4)
+    carrier = SimCarrier(9, behaviour=behaviour)
+    tasks = [Task(key=f"p-{n}", contact_id=n, resident_id=1000 + n, round_id=2,
+                  phone=PROXY_PHONE, greeting=GREETING, also_for=(n + 1, n + 2),
+                  subjects=tuple(Subject(c, 1000 + c, "张*华") for c in (n, n + 1, n + 2)))
+             for n in range(0, 60, 3)]
+    results = sim_voice_transport(9, behaviour=behaviour).send(Batch("voice", 1, SPEC, tasks))
+    assert {r.outcome for r in results} == {"answered"}
+    for result, sent in zip(results, tasks, strict=True):
+        # Keyed by resident id in the population, by contact id in the result.
+        truth = {s.contact_id: carrier.resident(str(s.resident_id)).answers_for(SPEC, "2")
+                 for s in sent.subjects}
+        assert result.answers == truth[sent.contact_id]
+        assert result.more_answers == {c: truth[c] for c in sent.also_for}
+    fevers = [r.answers["fever"] for r in results] + [
+        a["fever"] for r in results for a in r.more_answers.values()]
+    assert True in fevers and False in fevers  # residents of one proxy differ
+
+
+def test_a_simulated_proxy_answers_texts_for_each_resident_by_resident_id():
+    behaviour = Behaviour(invalid_number=0, answers_web=1, never_texts=0, opt_out=0,
+                          fever=0.5, febrile_sign=0.4)
+    tasks = [Task(key=f"p-{n}", contact_id=n, resident_id=1000 + n, round_id=2, phone="1",
+                  greeting=GREETING, also_for=(n + 1,),
+                  subjects=(Subject(n, 1000 + n, "张*华"), Subject(n + 1, 1001 + n, "李*")))
+             for n in range(0, 40, 2)]
+    results = SimTextTransport(seed=9, channel="web", behaviour=behaviour).send(
+        Batch("web", 1, SPEC, tasks))
+    for result, sent in zip(results, tasks, strict=True):
+        [(other, answers)] = result.more_answers.items()
+        assert other == sent.also_for[0]
+        assert answers == SimResident(9, str(1000 + other), behaviour).answers_for(
+            SPEC, "2", channel="web")
 
 
 # --- the simulated carrier and population ---------------------------------------------

@@ -18,6 +18,26 @@ from typing import Any, Protocol
 from fangkong.followup.questions import Spec
 
 
+def masked_name(name: str) -> str:
+    """A name as a channel may say it to a proxy: the first and last characters kept, the
+    others starred (张小华 -> 张*华, 欧阳明华 -> 欧**华, 李明 -> 李*). Enough for someone who
+    looks after the resident to know whom it means, little for anyone else on the line."""
+    name = name.strip()
+    if len(name) <= 2:
+        return name[:1] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One resident of a proxy session, as a channel may name them to the proxy."""
+
+    contact_id: int
+    resident_id: int
+    name: str  # masked (see masked_name), with a hint when two would sound the same
+    answers: dict[str, Any] = field(default_factory=dict)  # given earlier in this round
+
+
 @dataclass(frozen=True)
 class Task:
     """One resident to reach now (or one proxy for several residents)."""
@@ -32,6 +52,9 @@ class Task:
     # Other contacts answered in the same session by the same proxy (empty otherwise).
     also_for: tuple[int, ...] = ()
     answers: dict[str, Any] = field(default_factory=dict)  # given earlier in this round
+    # A proxy session (also of one resident): everyone it is about, this task's contact
+    # first, then also_for in order. Empty when the resident is reached directly.
+    subjects: tuple[Subject, ...] = ()
 
 
 @dataclass(frozen=True)

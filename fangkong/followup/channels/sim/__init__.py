@@ -43,8 +43,10 @@ class SimTextTransport:
                 continue
             channel = "sms" if self.channel == "sms" else "web"
             round_key = str(task.round_id)
-            more = {pk: SimResident(self.seed, str(pk), b).answers_for(
-                batch.spec, round_key, channel=channel) for pk in task.also_for}
+            # The proxy answers truthfully for each of the others: the population is keyed
+            # by resident, the answers by contact.
+            more = {s.contact_id: SimResident(self.seed, str(s.resident_id), b).answers_for(
+                batch.spec, round_key, channel=channel) for s in task.subjects[1:]}
             results.append(Result(task.key, "answered",
                                   answers=resident.answers_for(batch.spec, round_key,
                                                                channel=channel),

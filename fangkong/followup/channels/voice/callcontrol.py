@@ -76,6 +76,7 @@ class Purpose(StrEnum):
     simulated resident (and the transcript reader) tell a question from small talk."""
 
     GREETING = "greeting"
+    SUBJECT = "subject"  # a proxy call: whom the next questions are about
     QUESTION = "question"
     PROBLEM = "problem"  # why the last answer was not taken
     CONFIRM = "confirm"  # "is that right? 1 yes, 2 no"
@@ -92,12 +93,14 @@ class Prompt:
     purpose: Purpose = Purpose.QUESTION
     question: Question | None = None  # QUESTION/CONFIRM: the question concerned
     confirming: Any = None  # CONFIRM: the value read back to the resident
+    subject: int | None = None  # SUBJECT: the caller's key of the person named (Person.key)
 
     @classmethod
     def of(cls, text: str, purpose: Purpose = Purpose.QUESTION, *,
-           question: Question | None = None, confirming: Any = None) -> Prompt:
+           question: Question | None = None, confirming: Any = None,
+           subject: int | None = None) -> Prompt:
         key = "p-" + hashlib.sha256(text.encode()).hexdigest()[:20]
-        return cls(text, key, purpose, question, confirming)
+        return cls(text, key, purpose, question, confirming, subject)
 
 
 class HeardKind(StrEnum):

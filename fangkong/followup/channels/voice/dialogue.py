@@ -13,6 +13,11 @@ question is skipped, listed in `unclear` ("needs checking") and questions depend
 are not asked. A temperature is read back ("三十七度五，对吗？") and asked again when the
 resident says it is wrong. Then goodbye and hang-up. A hang-up midway keeps what was said.
 
+A proxy call (`people=`: the residents one family member or neighbour answers for) is one
+dial and one greeting that says the call is about the people they look after; then, for
+each person in turn, "the next questions are about 张某华" and that person's questions, as
+above; one goodbye. A hang-up midway keeps the answers of everyone asked so far.
+
 Fixed sentences go through gettext (English msgids); the greeting and the questions' voice
 texts are the questionnaire's own (Chinese) data. Numbers are read out in Chinese.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -54,13 +60,39 @@ OUTCOMES = ("answered", "partial", "no_answer", "busy", "rejected", "invalid", "
 
 
 @dataclass(frozen=True)
+class Person:
+    """Someone a proxy call asks about: `key` is the caller's (the transport's contact id),
+    `name` what the robot calls them (masked: 张*华, said as 张某华), `earlier` their
+    answers given earlier in the round, normalised."""
+
+    key: int
+    name: str
+    earlier: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PersonReport:
+    """What a proxy call learnt about one person: `answers` (only this call's), `unclear`,
+    and `complete`: nothing the voice channel asks is left for them, none unclear."""
+
+    key: int
+    answers: dict[str, Any] = field(default_factory=dict)
+    unclear: list[str] = field(default_factory=list)
+    complete: bool = False
+
+
+@dataclass(frozen=True)
 class CallReport:
     """`outcome`: one of OUTCOMES; "answered" when every applicable required question the
     voice channel asks was answered, "partial" after a hang-up or with unclear answers.
     `answers` holds only what this call gathered (normalised, Decimal kept); `unclear` the
     keys of questions given up on; `transcript` (who, text) pairs, who being "robot" or
     "resident", long digit runs masked; `seconds` the talk time; `reason` a short cause
-    without personal data (the SIP reason when the call was not answered)."""
+    without personal data (the SIP reason when the call was not answered).
+
+    A proxy call: `people` has one PersonReport per person, in the order asked, and
+    `answers` and `unclear` are the first person's; "answered" means complete for everyone;
+    `reason` names unclear questions by the person's place ("unclear: 2.fever")."""
 
     outcome: str
     answers: dict[str, Any] = field(default_factory=dict)
@@ -68,6 +100,7 @@ class CallReport:
     transcript: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     reason: str = ""
+    people: tuple[PersonReport, ...] = ()
 
 
 _DIGITS = "零一二三四五六七八九"
@@ -122,14 +155,22 @@ def say_decimal(value: Decimal, *, point: str = "度") -> str:
     return spoken + ("" if point == "点" else point)
 
 
-class _Conversation:
-    """One answered call's state; `ask` returns False once the line is gone."""
+class _Sheet:
+    """What one call learns about one resident; `done` once nothing is left to ask them."""
 
-    def __init__(self, call: Call, spec: Spec, earlier: dict[str, Any]) -> None:
-        self.call, self.spec, self.earlier = call, spec, earlier
+    def __init__(self, earlier: dict[str, Any]) -> None:
+        self.earlier = earlier
         self.answers: dict[str, Any] = {}
         self.unclear: list[str] = []
         self.skipped: list[str] = []
+        self.done = False
+
+
+class _Conversation:
+    """One answered call's state; `ask` returns False once the line is gone."""
+
+    def __init__(self, call: Call, spec: Spec) -> None:
+        self.call, self.spec = call, spec
         self.transcript: list[tuple[str, str]] = []
         self.seconds = 0.0
 
@@ -159,16 +200,16 @@ class _Conversation:
         self.transcript.append(("resident", shown))
         return Heard(kind, text, seconds)
 
-    def next_question(self) -> Question | None:
+    def next_question(self, sheet: _Sheet) -> Question | None:
         # Unclear and skipped questions stand in with a marker that matches no `when`
         # condition: they are not asked again, and neither is anything depending on them.
-        known = {**self.earlier, **self.answers,
-                 **dict.fromkeys(self.unclear + self.skipped, _UNCLEAR)}
+        known = {**sheet.earlier, **sheet.answers,
+                 **dict.fromkeys(sheet.unclear + sheet.skipped, _UNCLEAR)}
         return self.spec.next_question(known, channel="voice")
 
-    def ask(self, question: Question) -> bool:
+    def ask(self, question: Question, sheet: _Sheet) -> bool:
         """Ask until understood (and, for a temperature, confirmed), or give up on it as
-        unclear; False when the resident hung up."""
+        unclear; the outcome goes on `sheet`. False when the resident hung up."""
         misses = denials = 0
         prompt = Prompt.of(question.voice, question=question)
         while True:
@@ -189,16 +230,16 @@ class _Conversation:
                     problem = again % {"question": question.voice}
             if ok:
                 if value is None:  # a question not required, left blank: skipped
-                    self.skipped.append(question.key)
+                    sheet.skipped.append(question.key)
                 else:
-                    self.answers[question.key] = value
+                    sheet.answers[question.key] = value
                 return True
             if denied:
                 denials += 1
             else:
                 misses += 1
             if misses >= MAX_MISSES or denials >= MAX_DENIALS:
-                self.unclear.append(question.key)
+                sheet.unclear.append(question.key)
                 return True
             # The re-ask says what was wrong and asks the question again.
             prompt = Prompt.of(problem, Purpose.PROBLEM, question=question)
@@ -259,11 +300,13 @@ def _understand(question: Question, heard: Heard) -> tuple[bool, Any, str]:
 
 
 def run_call(call: Call, spec: Spec, *, number: str, greeting: str, caller_id: str = "",
-             ring_timeout_s: float = 30, earlier: dict[str, Any] | None = None) -> CallReport:
+             ring_timeout_s: float = 30, earlier: dict[str, Any] | None = None,
+             people: Sequence[Person] = ()) -> CallReport:
     """Dial `number`, hold the follow-up conversation, hang up; return what happened.
     `earlier`: answers already given this round (their questions are not asked again, and
-    they count for conditions and completeness, but are not repeated in the report)."""
-    earlier = dict(earlier or {})
+    they count for conditions and completeness, but are not repeated in the report).
+    `people`: a proxy call about each of them in turn (each brings their own `earlier`;
+    the argument is then unused)."""
     try:
         dialled = call.dial(number, caller_id=caller_id, ring_timeout_s=ring_timeout_s)
     except LineError as exc:
@@ -277,37 +320,74 @@ def run_call(call: Call, spec: Spec, *, number: str, greeting: str, caller_id: s
     if status != DialStatus.ANSWERED:
         _hang_up(call)
         return CallReport(status.value, reason=reason)  # the statuses are outcome names
-    talk = _Conversation(call, spec, earlier)
-    finished, reason = False, ""
+    sheets = [_Sheet(dict(p.earlier)) for p in people] or [_Sheet(dict(earlier or {}))]
+    talk = _Conversation(call, spec)
+    reason = ""
     try:
         talk.say(Prompt.of(str(greeting or "").strip() or _(
             "Hello, this is your community calling for the daily health follow-up."),
             Purpose.GREETING))
-        while (question := talk.next_question()) is not None:
-            if not talk.ask(question):
-                reason = "hung up"
-                break
-        else:
-            finished = True
+        if people:
+            talk.say(Prompt.of(_("This call is about the people you look after."),
+                               Purpose.GREETING))
+        if _ask_everyone(talk, people, sheets):
             talk.say(Prompt.of(
                 _("Thank you. A community worker may call to check some answers. Goodbye.")
-                if talk.unclear else _("Thank you for your answers. Goodbye."), Purpose.GOODBYE))
+                if any(s.unclear for s in sheets) else _("Thank you for your answers. Goodbye."),
+                Purpose.GOODBYE))
+        else:
+            reason = "hung up"
     except LineError as exc:
         reason = f"line error: {type(exc).__name__}"
     _hang_up(call)
-    answered = {**earlier, **talk.answers}
-    voiced = [q for q in spec.asked(answered) if q.required and q.voice]
-    complete = finished and not talk.unclear and all(q.key in answered for q in voiced)
-    if complete:
+    complete = [_complete(spec, sheet) for sheet in sheets]
+    if all(complete):
         outcome = "answered"
-    elif talk.answers or talk.unclear or reason == "hung up":
+    elif any(s.answers or s.unclear for s in sheets) or reason == "hung up":
         outcome = "partial"
     else:
         outcome = "failed"
-    if not reason and talk.unclear:
-        reason = "unclear: " + ",".join(talk.unclear)
-    return CallReport(outcome, talk.answers, talk.unclear, talk.transcript,
-                      round(talk.seconds, 1), reason)
+    unclear = ([f"{n}.{key}" for n, s in enumerate(sheets, start=1) for key in s.unclear]
+               if people else sheets[0].unclear)
+    if not reason and unclear:
+        reason = "unclear: " + ",".join(unclear)
+    reports = () if not people else tuple(
+        PersonReport(p.key, s.answers, s.unclear, done)
+        for p, s, done in zip(people, sheets, complete, strict=True))
+    return CallReport(outcome, sheets[0].answers, sheets[0].unclear, talk.transcript,
+                      round(talk.seconds, 1), reason, reports)
+
+
+def _ask_everyone(talk: _Conversation, people: Sequence[Person], sheets: list[_Sheet]) -> bool:
+    """Each sheet's questions in turn, on a proxy call after naming whom they are about
+    (not when nothing is left to ask them); False when the resident hung up."""
+    for index, sheet in enumerate(sheets):
+        question = talk.next_question(sheet)
+        if question is not None and people:
+            person = people[index]
+            talk.say(Prompt.of(
+                _("The next questions are about %(name)s, whom you look after.")
+                % {"name": _spoken_name(person.name)}, Purpose.SUBJECT, subject=person.key))
+        while question is not None:
+            if not talk.ask(question, sheet):
+                return False
+            question = talk.next_question(sheet)
+        sheet.done = True
+    return True
+
+
+def _complete(spec: Spec, sheet: _Sheet) -> bool:
+    """Asked to the end, nothing unclear, every applicable required voice question answered
+    (this call or earlier in the round)."""
+    answered = {**sheet.earlier, **sheet.answers}
+    voiced = [q for q in spec.asked(answered) if q.required and q.voice]
+    return sheet.done and not sheet.unclear and all(q.key in answered for q in voiced)
+
+
+def _spoken_name(name: str) -> str:
+    """A masked name as the robot says it: text-to-speech reads "*" as 星号 or not at all,
+    so each run of stars becomes 某 (张*华 -> 张某华)."""
+    return re.sub(r"\*+", "某", str(name)).strip() or "某"
 
 
 def _hang_up(call: Call) -> None:

@@ -14,6 +14,11 @@ test can compare them with what the dialogue understood.
 A simulated resident answers the prompt last played that carries a question (see
 `Prompt.question`), the way a person answers what they just heard, in varied everyday
 Chinese ("没发烧", "有一点", "三七点二", "36度5") or on the keypad ("1", "365#", "13").
+
+A proxy call (a task with `subjects`) reaches the phone of the task's own resident, who
+stands in for the proxy: their traits decide whether the call is picked up and how
+answers are given (keys or speech). After each SUBJECT prompt the answers are the true
+ones of the resident it names, keyed by resident id like everywhere in the population.
 """
 
 from __future__ import annotations
@@ -35,8 +40,12 @@ class SimCall:
     """One call to a simulated resident in one round; implements callcontrol.Call.
     `prompts` records what the robot said."""
 
-    def __init__(self, resident: SimResident, round_key: str) -> None:
+    def __init__(self, resident: SimResident, round_key: str, *,
+                 about: dict[int, SimResident] | None = None) -> None:
         self.resident, self.round_key = resident, round_key
+        # A proxy call: the residents answered for, by the key of their SUBJECT prompt.
+        self.about = about or {}
+        self.subject = resident
         self.draw = _rng(resident.seed, "call", resident.key, round_key)
         self.prompts: list[Prompt] = []
         self.answered = self.gone = False
@@ -68,6 +77,8 @@ class SimCall:
         if self.gone:
             return
         self.prompts.append(prompt)
+        if prompt.purpose == Purpose.SUBJECT and prompt.subject in self.about:
+            self.subject = self.about[prompt.subject]
         if prompt.question is not None:
             self.asked = prompt
 
@@ -80,7 +91,7 @@ class SimCall:
         asked, self.asked = self.asked, None
         if asked is None or asked.question is None:
             return Heard.silence(timeout_s)
-        truth = self.resident.truth(asked.question, self.round_key)
+        truth = self.subject.truth(asked.question, self.round_key)
         if asked.purpose == Purpose.CONFIRM:
             right = asked.confirming == truth
             if self.resident.uses_keypad:
@@ -95,7 +106,8 @@ class SimCall:
 
 class SimCarrier:
     """Makes SimCalls; as a call factory for VoiceTransport it keys residents and rounds
-    off `Task.resident_id` and `Task.round_id`."""
+    off `Task.resident_id` and `Task.round_id`, and a proxy call's people off
+    `Task.subjects` (contact id -> the resident of that id)."""
 
     def __init__(self, seed: int, *, behaviour: Behaviour | None = None) -> None:
         self.seed, self.behaviour = seed, behaviour or Behaviour()
@@ -103,8 +115,12 @@ class SimCarrier:
     def resident(self, key: str) -> SimResident:
         return SimResident(self.seed, str(key), self.behaviour)
 
-    def call(self, resident_key: str, round_key: str) -> SimCall:
-        return SimCall(self.resident(resident_key), str(round_key))
+    def call(self, resident_key: str, round_key: str, *,
+             about: dict[int, str] | None = None) -> SimCall:
+        """`about`: a proxy call's people, Prompt.subject -> resident key."""
+        return SimCall(self.resident(resident_key), str(round_key),
+                       about={k: self.resident(v) for k, v in (about or {}).items()})
 
     def __call__(self, task: Task) -> SimCall:
-        return self.call(str(task.resident_id), str(task.round_id))
+        return self.call(str(task.resident_id), str(task.round_id),
+                         about={s.contact_id: str(s.resident_id) for s in task.subjects})

@@ -10,15 +10,21 @@ call. `Result.answers` holds what the call gathered (Decimal values kept), also 
 partial call; `Result.detail` a short reason in English without personal data (a SIP
 status line, the keys of unclear questions, the talk time). Questions answered earlier
 in the round (`Task.answers`) are not asked again.
+
+A proxy session (`Task.subjects`) is one call about everyone in it, named masked (see
+`dialogue.run_call`); `Result.answers` is then the task's own resident's, and
+`Result.more_answers` the others' by contact id (those the call got anything for). The
+outcome is "answered" only when everyone's answers are complete, else "partial".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from fangkong.followup.answers import decode_answers
 from fangkong.followup.channels.base import Batch, Result, Task
 from fangkong.followup.channels.voice.callcontrol import Call
-from fangkong.followup.channels.voice.dialogue import CallReport, run_call
+from fangkong.followup.channels.voice.dialogue import CallReport, Person, run_call
 from fangkong.followup.channels.voice.simcarrier import Behaviour, SimCarrier
 from fangkong.followup.questions import Spec
 
@@ -42,25 +48,44 @@ class VoiceTransport:
     def call(self, spec: Spec, task: Task) -> Result:
         if not task.phone.strip():
             return Result(task.key, "invalid", detail="no number")
+        # Task answers come as stored ({key: [value, channel]}); conditions need values.
+        people = [Person(s.contact_id, s.name, decode_answers(s.answers, spec))
+                  for s in task.subjects]
         report = run_call(self.carrier_factory(task), spec, number=task.phone,
                           greeting=task.greeting, caller_id=self.caller_id,
-                          ring_timeout_s=self.ring_timeout_s, earlier=task.answers)
-        gathered = report.outcome in ("answered", "partial")
-        return Result(task.key, report.outcome,
-                      answers=dict(report.answers) if gathered else None,
-                      detail=describe(report))
+                          ring_timeout_s=self.ring_timeout_s,
+                          earlier=decode_answers(task.answers, spec), people=people)
+        if report.outcome not in ("answered", "partial"):
+            return Result(task.key, report.outcome, detail=describe(report))
+        if not report.people:
+            return Result(task.key, report.outcome, answers=dict(report.answers),
+                          detail=describe(report))
+        own = {p.key: dict(p.answers) for p in report.people}
+        more = {key: answers for key, answers in own.items()
+                if key != task.contact_id and answers}
+        return Result(task.key, report.outcome, answers=own.get(task.contact_id, {}),
+                      more_answers=more or None, detail=describe(report))
 
 
 def describe(report: CallReport) -> str:
     """A short English line for the attempt's record: no names, no numbers but counts."""
     if report.outcome not in ("answered", "partial"):
         return report.reason or report.outcome
-    parts = [f"{len(report.answers)} answered"]
-    if report.unclear:
-        parts.append("unclear: " + ",".join(report.unclear))
+    if report.people:
+        # Unclear questions by the person's place in the call: "unclear: 2.fever".
+        answered = sum(len(p.answers) for p in report.people)
+        unclear = [f"{n}.{key}" for n, p in enumerate(report.people, start=1)
+                   for key in p.unclear]
+        parts = [f"{len(report.people)} people", f"{answered} answered"]
+    else:
+        unclear = report.unclear
+        parts = [f"{len(report.answers)} answered"]
+    if unclear:
+        parts.append("unclear: " + ",".join(unclear))
     if report.reason and not report.reason.startswith("unclear"):
         parts.append(report.reason)
-    parts.append(f"{report.seconds:.0f}s")
+    # The talk time is left out: the same outcome reads the same, so a batch's attempts are
+    # recorded with a few statements rather than one each.
     return "; ".join(parts)[:200]
 
 

@@ -71,25 +71,38 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
         return _refused(request, _("You asked not to receive these messages."), status=410)
     campaign = round_.campaign
     spec = spec_of(campaign.version_id)
-    form = AnswerForm(request.POST or None, spec=spec)
-    if request.method == "POST" and form.is_valid():
+    # A proxy's link answers for everyone they look after who has not answered yet, in one
+    # session: one block of questions per resident, named by masked name.
+    session = [contact]
+    if contact.proxy_index:
+        session += list(Contact.objects.filter(
+            round=round_, proxy_index=contact.proxy_index, state=ContactState.PENDING)
+            .exclude(pk=contact.pk).select_related("resident").order_by("pk"))
+    data = request.POST if request.method == "POST" else None
+    forms = [(c, AnswerForm(data, spec=spec, prefix=f"c{c.pk}" if len(session) > 1 else None))
+             for c in session]
+    if request.method == "POST" and all(form.is_valid() for _c, form in forms):
         with transaction.atomic():
-            locked = (Contact.objects.select_for_update().select_related("round",
-                                                                         "round__campaign")
-                      .get(pk=contact.pk))
-            if locked.state == ContactState.ANSWERED:
+            locked = {c.pk: c for c in Contact.objects.select_for_update().select_related(
+                "round", "round__campaign").filter(pk__in=[c.pk for c in session])}
+            if locked[contact.pk].state == ContactState.ANSWERED:
                 return _refused(request, _("Thank you: the answers for this check-in have been "
                                            "received already. A link can be used once."),
                                 status=409)
-            # Reached through a building check-in with a proxy's digits: answered by
-            # the proxy (the mark is signed for this contact alone).
-            by_proxy = is_proxy_mark(locked.pk, request.GET.get("by", ""))
-            contacts_answer([(locked, form.answers, "web")],
-                            proxied={locked.pk} if by_proxy else set())
+            items = [(locked[c.pk], form.answers, "web") for c, form in forms
+                     if locked[c.pk].state == ContactState.PENDING]
+            # Answered by a proxy: in a proxy's session, or reached through a building
+            # check-in with a proxy's digits (the mark is signed for this contact alone).
+            proxied = {c.pk for c, _f, _ch in items if len(session) > 1}
+            if is_proxy_mark(contact.pk, request.GET.get("by", "")):
+                proxied.add(contact.pk)
+            contacts_answer(items, proxied=proxied)
         return render(request, "followup/answer_done.html", {"campaign": campaign})
     return render(request, "followup/answer.html", {
-        "form": form, "campaign": campaign, "round": round_,
-        "who": _masked_name(contact.resident.name),
+        "forms": [(_masked_name(c.resident.name), form) for c, form in forms],
+        "form": forms[0][1], "campaign": campaign, "round": round_,
+        "who": "、".join(_masked_name(c.resident.name) for c in session),
+        "several": len(session) > 1,
     }, status=400 if request.method == "POST" else 200)
 
 
