@@ -8,7 +8,7 @@ demos and tests, a SIP line later. Calls are made one after the other; the dispa
 decides how many tasks go into a batch. A task without a number is "invalid" without a
 call. `Result.answers` holds what the call gathered (Decimal values kept), also for a
 partial call; `Result.detail` a short reason in English without personal data (a SIP
-status line, the keys of unclear questions, the talk time). Questions answered earlier
+status line, the counts and keys of unclear questions). Questions answered earlier
 in the round (`Task.answers`) are not asked again.
 
 A proxy session (`Task.subjects`) is one call about everyone in it, named masked (see
