@@ -52,7 +52,9 @@ def scratch_environment(db: str) -> Iterator[dict[str, str]]:
     env = {**os.environ, "FANGKONG_VAR_DIR": str(var), "DJANGO_SETTINGS_MODULE":
            "fangkong.settings",
            # A fresh key for a scratch database: the user's key is never needed here.
-           "FANGKONG_DATA_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode()}
+           "FANGKONG_DATA_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+           # A benchmark's channels are the simulated carrier, on either database.
+           "FANGKONG_SIMULATE_CHANNELS": "1"}
     env.pop("FANGKONG_DATA_KEY_FILE", None)
     dropdb = None
     if db == "postgresql":

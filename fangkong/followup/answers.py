@@ -133,7 +133,7 @@ def contacts_answer(items: list[tuple[Contact, dict[str, Any], str]], *,
         values = decode_answers(contact.answers, spec)
         # answered_at, not the state: the dispatcher has already set the state of a contact
         # its channel reported as answered, and it still needs its channel and time stamped.
-        if spec.complete(values) and contact.answered_at is None:
+        if spec.complete(values, channel=channel) and contact.answered_at is None:
             contact.state = ContactState.ANSWERED
             contact.answered_via = channel
             contact.answered_at = now

@@ -214,7 +214,8 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
                 values = decode_answers(merge(contact, spec, given, step.channel), spec)
                 # Only a complete set of answers ends the round for this resident; a call
                 # cut short keeps what it got and is tried again.
-                outcome = "answered" if spec.complete(values) else "partial"
+                outcome = ("answered" if spec.complete(values, channel=step.channel)
+                           else "partial")
             elif outcome == "answered":
                 outcome = "partial"  # e.g. a proxy who answered for someone else only
             nxt = after_outcome(plan, step=step_index, tries=contact.tries,

@@ -213,6 +213,7 @@ class Outcome(models.TextChoices):
     BUSY = "busy", _("Busy")
     REJECTED = "rejected", _("Rejected")
     INVALID_NUMBER = "invalid", _("Number not in service")
+    NO_MOBILE = "no_mobile", _("No mobile to text (landline)")
     OPTED_OUT = "opted_out", _("Opted out")
     THROTTLED = "throttled", _("Held back by the carrier")
     FAILED = "failed", _("Failed")

@@ -123,8 +123,10 @@ def after_outcome(plan: tuple[Step, ...], *, step: int, tries: int, outcome: str
                          skip=PHONE_CHANNELS)
         return Next("opted_out" if moved.step >= len(plan) else "pending", moved.step,
                     moved.tries, moved.due_at)
-    if outcome == "invalid":
+    if outcome == "invalid":  # no number, or one not in service: only a visit can help
         return _move_on(plan, step, now=now, opened=opened, closes=closes, skip=PHONE_CHANNELS)
+    if outcome == "no_mobile":  # a landline takes no texts, but a call may reach it
+        return _move_on(plan, step, now=now, opened=opened, closes=closes, skip=TEXT_CHANNELS)
     if outcome == "delivered":
         # A link or message arrived: the resident answers when they can; the next channel
         # takes over at its own start time.

@@ -155,9 +155,20 @@ class Spec:
             return q
         return None
 
-    def complete(self, answers: dict[str, Any]) -> bool:
-        """True when every applicable required question has an answer."""
-        return all(q.key in answers for q in self.asked(answers) if q.required)
+    def complete(self, answers: dict[str, Any], *, channel: str | None = None) -> bool:
+        """True when every applicable required question has an answer; with a channel,
+        every one that channel can ask (a question without an SMS wording cannot hold up
+        an answer given by SMS)."""
+        return all(q.key in answers for q in self.asked(answers)
+                   if q.required and self._asks(q, channel))
+
+    @staticmethod
+    def _asks(question: Question, channel: str | None) -> bool:
+        if channel == "sms":
+            return bool(question.sms)
+        if channel == "voice":
+            return bool(question.voice)
+        return True
 
     def clean(self, answers: dict[str, Any]) -> dict[str, Any]:
         """Answers with the ones whose question no longer applies dropped (a resident who

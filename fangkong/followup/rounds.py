@@ -15,9 +15,10 @@ from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from fangkong.followup.answers import alerts_store, rules_of
+from fangkong.followup.answers import rules_of
 from fangkong.followup.models import (
     Alert,
+    AlertEvent,
     AlertKind,
     Campaign,
     CampaignStatus,
@@ -91,31 +92,44 @@ def round_close(*, round_: Round, now: datetime | None = None) -> int:
         locked = Round.objects.select_for_update().get(pk=round_.pk)
         if locked.status == RoundStatus.CLOSED:
             return 0
-        pending = Contact.objects.filter(round=locked, state=ContactState.PENDING)
         rules = unreached_rules(list(rules_of(locked.campaign.version_id)))
-        alerts: list[Alert] = []
-        if rules:
-            for contact in pending.only("pk", "resident_id", "district_id", "street_id",
-                                        "community_id", "grid_id").iterator(chunk_size=5000):
-                for rule in rules:
-                    alert = Alert(resident_id=contact.resident_id, kind=AlertKind.UNREACHED,
-                                  campaign_id=locked.campaign_id, contact_id=contact.pk,
-                                  rule_key=rule.key, severity=str(rule.severity),
-                                  title=rule.title[:60], assigned_area_id=contact.grid_id,
-                                  deadline_minutes=rule.deadline_minutes,
-                                  due_at=now + timedelta(minutes=rule.deadline_minutes),
-                                  created_at=now)
-                    alert.copy_scope_from(contact)
-                    alerts.append(alert)
-        unreached = pending.update(state=ContactState.UNREACHED, due_at=None, lease_owner="",
-                                   lease_until=None)
-        for start in range(0, len(alerts), 5000):
-            alerts_store(alerts[start:start + 5000], now=now)
+        for rule in rules:
+            _unreached_alerts(locked, rule, now)
+        unreached = Contact.objects.filter(round=locked, state=ContactState.PENDING).update(
+            state=ContactState.UNREACHED, due_at=None, lease_owner="", lease_until=None)
         locked.status = RoundStatus.CLOSED
         locked.closed_at = now
         locked.save(update_fields=["status", "closed_at"])
     log.info("closed %s: %d not reached", round_, unreached)
     return unreached
+
+
+def _unreached_alerts(round_: Round, rule, now: datetime) -> None:  # noqa: ANN001
+    """One alert (and its "raised" event) per contact still pending, for one rule: two
+    INSERT ... SELECT, however many residents nobody reached."""
+    ops = connection.ops
+    alert, event, contact = (Alert._meta.db_table, AlertEvent._meta.db_table,
+                             Contact._meta.db_table)
+    stamp = ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {alert} (district_id, street_id, community_id, grid_id, "  # noqa: S608
+            "resident_id, kind, campaign_id, contact_id, rule_key, severity, title, reason, "
+            "assigned_area_id, level, deadline_minutes, due_at, status, outcome, note, "
+            "resolved_by_id, resolved_at, created_at, pushed_at) "
+            "SELECT c.district_id, c.street_id, c.community_id, c.grid_id, c.resident_id, "
+            "%s, %s, c.id, %s, %s, %s, '', c.grid_id, 0, %s, %s, 'open', '', '', NULL, NULL, "
+            f"%s, NULL FROM {contact} c WHERE c.round_id = %s AND c.state = 'pending'",
+            [AlertKind.UNREACHED, round_.campaign_id, rule.key, str(rule.severity),
+             rule.title[:60], rule.deadline_minutes,
+             ops.adapt_datetimefield_value(now + timedelta(minutes=rule.deadline_minutes)),
+             stamp, round_.pk])
+        cursor.execute(
+            f"INSERT INTO {event} (alert_id, what, detail, by_id, at) "  # noqa: S608
+            f"SELECT a.id, 'raised', '', NULL, %s FROM {alert} a JOIN {contact} c "
+            "ON c.id = a.contact_id WHERE c.round_id = %s AND c.state = 'pending' "
+            "AND a.rule_key = %s AND a.kind = %s",
+            [stamp, round_.pk, rule.key, AlertKind.UNREACHED])
 
 
 def rounds_schedule(*, now: datetime | None = None) -> dict[str, int]:

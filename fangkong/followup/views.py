@@ -22,6 +22,7 @@ from fangkong.accounts.scope import area_scope_q, user_area
 from fangkong.followup import exports, robots, selectors, services, tables
 from fangkong.followup.alerts import alert_resolve
 from fangkong.followup.answers import contacts_answer, spec_of
+from fangkong.followup.channels import registry
 from fangkong.followup.channels.web.forms import AnswerForm
 from fangkong.followup.models import AlertStatus, Contact, ContactState, Questionnaire
 from fangkong.followup.robot_forms import RobotForm
@@ -121,6 +122,13 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         "campaigns": campaigns, "can_manage": can(request.user, Can.MANAGE_CAMPAIGNS)})
 
 
+def _channel_state(channel: str) -> str:
+    """"real", "simulated" or "missing" (nothing behind it: its steps are skipped)."""
+    if registry.is_real(channel):
+        return "real"
+    return "simulated" if registry.is_simulated(channel) else "missing"
+
+
 def _questionnaires(user) -> object:  # noqa: ANN001
     areas = Area.objects.filter(area_scope_q(user)) if not user.is_superuser else Area.objects
     return Questionnaire.objects.filter(area__isnull=True) | Questionnaire.objects.filter(
@@ -161,7 +169,10 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Campaign saved. Check it, then start it."))
             return redirect("followup:campaign", campaign.pk)
-    return render(request, "followup/campaign_new.html", {"form": form, "area": area})
+    return render(request, "followup/campaign_new.html", {
+        "form": form, "area": area,
+        "channel_states": [(label, _channel_state(value)) for value, label
+                           in form.fields["step2"].choices if value]})
 
 
 @login_required
@@ -171,6 +182,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     rounds = list(campaign.rounds.order_by("-scheduled_for")[:30])
     return render(request, "followup/campaign.html", {
         "campaign": campaign, "rounds": rounds, "target": describe_target(campaign.target),
+        "steps": [(s, _channel_state(s["channel"])) for s in campaign.plan],
         "can_manage": can(request.user, Can.MANAGE_CAMPAIGNS)
         and Area.objects.filter(area_scope_q(request.user), pk=campaign.area_id).exists()})
 

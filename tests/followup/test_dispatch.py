@@ -680,3 +680,48 @@ def test_a_proxy_answers_for_everyone_she_looks_after_on_one_web_page(
     assert (second.state, second.answered_by_proxy, second.severity) == (
         "answered", True, "high")
     assert second.answers["temperature"][0] == "38.0"
+
+
+def test_an_answer_by_call_completes_without_the_questions_a_call_does_not_ask(
+        community_secretary, community, tagged, pinned_clock, transports):  # noqa: ANN001
+    """The travel questionnaire asks "where" on the web form only: a yes by phone must
+    still count as an answer and raise its alert."""
+    from fangkong.followup.models import Alert, Questionnaire
+
+    (resident,) = tagged(1)
+    travel = Questionnaire.objects.get(slug="travel_contact").versions.latest("number")
+    campaign = campaign_for(community_secretary, community, plan=VOICE_ONLY, version=travel)
+    round_ = opened_round(campaign, at(9, 0))
+    transports["voice"].script = lambda task: Result(key=task.key, outcome="answered", answers={
+        "contact_case": True, "contact_fever": False, "travel_risk": True})
+    drain(at(9, 0))
+    contact = Contact.objects.get(round=round_, resident=resident)
+    assert (contact.state, contact.answered_via, contact.severity) == ("answered", "voice",
+                                                                       "high")
+    assert {a.rule_key for a in Alert.objects.filter(contact=contact)} == {
+        "contact_case", "travel_risk"}
+
+
+def test_a_channel_with_nothing_behind_it_fails_honestly_and_falls_back(
+        community_secretary, community, tagged, pinned_clock, settings):  # noqa: ANN001
+    settings.SIMULATE_CHANNELS = False
+    settings.SMS_GATEWAY_URL = ""
+    registry.reset()
+    try:
+        tagged(2)
+        campaign = campaign_for(community_secretary, community,
+                                plan=[{"channel": "web", "at": 0},
+                                      {"channel": "voice", "at": 0},
+                                      {"channel": "visit", "at": 0}])
+        round_ = opened_round(campaign, at(9, 0))
+        drain(at(9, 0))
+        attempts = Attempt.objects.filter(contact__round=round_)
+        assert {a.outcome for a in attempts} == {"failed"}
+        assert {a.detail for a in attempts} == {
+            "no SMS gateway is configured (FANGKONG_SMS_GATEWAY_URL)",
+            "no telephony channel is configured"}
+        # Nobody was answered by a simulation: everyone waits for a door visit.
+        assert set(Contact.objects.filter(round=round_).values_list("state", "step")) == {
+            ("pending", 2)}
+    finally:
+        registry.reset()

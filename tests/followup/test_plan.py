@@ -387,3 +387,17 @@ def test_times_are_sorted_and_checked():
 def test_overlapping_rounds_are_detected_within_the_day_and_across_midnight(times, minutes,
                                                                            overlaps):
     assert overlapping(parse_times(times), minutes) is overlaps
+
+
+def test_a_landline_skips_the_text_steps_but_is_still_called():
+    plan = (Step("sms", at=0), Step("web", at=10), Step("voice", at=30), Step("visit", at=60))
+    nxt = after_outcome(plan, step=0, tries=1, outcome="no_mobile", now=OPENED,
+                        opened=OPENED, closes=CLOSES)
+    assert (nxt.step, nxt.due_at) == (2, OPENED + timedelta(minutes=30))
+
+
+def test_a_number_not_in_service_goes_straight_to_the_door_visit():
+    plan = (Step("sms", at=0), Step("voice", at=30), Step("visit", at=60))
+    nxt = after_outcome(plan, step=0, tries=1, outcome="invalid", now=OPENED,
+                        opened=OPENED, closes=CLOSES)
+    assert (nxt.step, nxt.due_at) == (2, None)

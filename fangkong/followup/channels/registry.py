@@ -1,9 +1,11 @@
 """Which transport carries each channel in this installation.
 
-With no SMS gateway configured (the demo, tests, benchmarks) every channel goes through
-the simulated carrier and population, deterministic from FANGKONG_SIM_SEED. With
-FANGKONG_SMS_GATEWAY_URL set, web links and SMS go out through the gateway; the voice
-channel stays simulated until a telephony channel is configured.
+With FANGKONG_SMS_GATEWAY_URL set, web links and SMS go out through the gateway. A channel
+with nothing real behind it (web and SMS without a gateway; robot calls, until a telephony
+channel is configured) goes to the simulated carrier and population, deterministic from
+FANGKONG_SIM_SEED, when FANGKONG_SIMULATE_CHANNELS is on (the default for the embedded
+database: the demo, tests, benchmarks). Otherwise it is `Unconfigured`: every attempt
+fails with the reason, and the plan falls back to its next step.
 """
 
 from __future__ import annotations
@@ -13,10 +15,34 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-from fangkong.followup.channels.base import Transport
+from fangkong.followup.channels.base import Batch, Result, Transport
 
 _overrides: dict[str, Transport] = {}
 _cache: dict[str, Transport] = {}
+
+
+class Unconfigured:
+    """A channel with nothing behind it: each attempt ends "failed" at once, saying why, so
+    the contact moves on to the next step of the plan."""
+
+    needs_phone = False
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+
+    def send(self, batch: Batch) -> list[Result]:
+        detail = ("no SMS gateway is configured (FANGKONG_SMS_GATEWAY_URL)"
+                  if self.channel in ("web", "sms") else "no telephony channel is configured")
+        return [Result(key=task.key, outcome="failed", detail=detail) for task in batch.tasks]
+
+
+def is_real(channel: str) -> bool:
+    """True when the channel reaches real people in this installation."""
+    return channel == "visit" or (channel in ("web", "sms") and bool(settings.SMS_GATEWAY_URL))
+
+
+def is_simulated(channel: str) -> bool:
+    return not is_real(channel) and settings.SIMULATE_CHANNELS
 
 
 def _build(channel: str) -> Transport:
@@ -24,6 +50,8 @@ def _build(channel: str) -> Transport:
         from fangkong.followup.channels.sms.transport import gateway_transport
 
         return gateway_transport(channel)
+    if not settings.SIMULATE_CHANNELS:
+        return Unconfigured(channel)
     if channel == "voice":
         from fangkong.followup.channels.voice.transport import sim_voice_transport
 

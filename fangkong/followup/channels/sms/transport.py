@@ -6,7 +6,8 @@ A task's key is the gateway's client_id, and the gateway sends a client_id once 
 a batch re-sent after a crash or a refused login never reaches a resident twice.
 
 A phone that replied TD (an `SmsOptOut`) is sent nothing: its task ends "opted_out". A
-landline or a missing number ends "invalid" without a request. `GatewayAuthError` (and a
+missing number ends "invalid" and a landline "no_mobile" (a call may still reach it), both
+without a request. `GatewayAuthError` (and a
 configuration without account or secret, ValueError) is raised, not reported per message:
 the dispatcher leaves the attempts "sending" and the contacts leased, and once the lease
 has run out a worker re-sends them under the same keys.
@@ -78,7 +79,9 @@ class GatewayTransport:
         results: list[Result] = []
         mobiles = [task for task in batch.tasks if task.phone and _mobile(task.phone)]
         reachable = {task.key for task in mobiles}
-        results += [Result(key=task.key, outcome=Outcome.INVALID_NUMBER,
+        # No number at all: nothing to call either. A landline: a call may still reach it.
+        results += [Result(key=task.key,
+                           outcome=Outcome.NO_MOBILE if task.phone else Outcome.INVALID_NUMBER,
                            detail="no mobile number to text")
                     for task in batch.tasks if task.key not in reachable]
         index_of = {task.key: phone_index(task.phone) for task in mobiles}
