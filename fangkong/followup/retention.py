@@ -4,7 +4,8 @@ A campaign's answers serve its purpose while it runs and for a short while after
 are followed up, tables are reported). `FANGKONG_FOLLOWUP_KEEP_DAYS` after a campaign has
 finished, or after a round closed for a running campaign, the answers and the texts of SMS
 replies are erased. What the tables count stays: each contact's state, channel and
-severity, and the alerts with their outcome, so the figures of past days still add up but
+severity, and the alerts with their title and outcome (not the reason, which quotes the
+answer), so the figures of past days still add up but
 no longer say what anyone answered.
 """
 
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Q
 
-from fangkong.followup.models import Attempt, Contact, RoundStatus, SmsInbound
+from fangkong.followup.models import Alert, Attempt, Contact, RoundStatus, SmsInbound
 from fangkong.lib import clock
 
 
@@ -35,4 +36,8 @@ def answers_purge(*, now: datetime | None = None, batch: int = 20_000) -> dict[s
     details = Attempt.objects.filter(contact__in=old).exclude(detail="").update(detail="")
     texts = SmsInbound.objects.filter(received_at__lt=cutoff).exclude(
         Q(text="") & Q(reply="")).update(text="", reply="")
-    return {"answers": erased, "attempt_details": details, "sms_texts": texts}
+    # An alert's reason quotes the answer ("体温 38.2 °C ≥ 37.3 °C"); its title and outcome
+    # are what the tables and the resident's history need.
+    reasons = Alert.objects.filter(contact__in=old).exclude(reason="").update(reason="")
+    return {"answers": erased, "attempt_details": details, "sms_texts": texts,
+            "alert_reasons": reasons}

@@ -93,8 +93,11 @@ def round_close(*, round_: Round, now: datetime | None = None) -> int:
         if locked.status == RoundStatus.CLOSED:
             return 0
         rules = unreached_rules(list(rules_of(locked.campaign.version_id)))
-        for rule in rules:
-            _unreached_alerts(locked, rule, now)
+        # A paused campaign stopped trying: that nobody reached them is not news about the
+        # residents, and must not flood the grid workers' lists.
+        if locked.campaign.status != CampaignStatus.PAUSED:
+            for rule in rules:
+                _unreached_alerts(locked, rule, now)
         unreached = Contact.objects.filter(round=locked, state=ContactState.PENDING).update(
             state=ContactState.UNREACHED, due_at=None, lease_owner="", lease_until=None)
         locked.status = RoundStatus.CLOSED

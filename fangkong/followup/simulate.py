@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -171,6 +172,10 @@ def simulate_days(*, days: int, end: datetime | None = None, seed: int = 2020,
                   progress: Callable[[int, int], None] | None = None) -> SimulationReport:
     """Run the running campaigns from `end - days` to `end` (default: now) on the
     movable clock. The clock is given back to real time afterwards."""
+    if settings.SMS_GATEWAY_URL or not settings.SIMULATE_CHANNELS:
+        raise ValueError(
+            "simulate runs only where every channel is simulated (FANGKONG_SIMULATE_CHANNELS "
+            "on, no FANGKONG_SMS_GATEWAY_URL): here it would reach real residents")
     end = end or clock.now()
     start = end - timedelta(days=days)
     rng = _rng(seed, "simulate")

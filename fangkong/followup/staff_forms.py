@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from fangkong.followup.models import AlertOutcome, Questionnaire, QuestionnaireVersion
 from fangkong.residents.models import Tag
@@ -103,7 +104,7 @@ class CampaignForm(forms.Form):
 class RoundExportForm(forms.Form):
     what = forms.ChoiceField(label=_("What to export"), choices=[
         ("table", _("The table (figures per area)")),
-        ("abnormal", _("Abnormal residents")),
+        ("abnormal", pgettext_lazy("what to export", "Abnormal residents")),
         ("unreached", _("Residents not reached")),
         ("all", _("Everyone asked"))])
     format = forms.ChoiceField(label=_("Format"), choices=[("xlsx", "Excel (.xlsx)"),

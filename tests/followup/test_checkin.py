@@ -24,7 +24,7 @@ from fangkong.followup.channels.web.checkin import (
     building_token,
     checkin_url,
 )
-from fangkong.followup.channels.web.links import contact_token
+from fangkong.followup.channels.web.links import checkin_token, contact_token
 from fangkong.followup.models import Contact, ContactState
 from fangkong.followup.rounds import round_open
 from fangkong.places.models import Area, Building
@@ -205,7 +205,8 @@ def test_the_digits_of_a_resident_lead_to_their_form_and_they_answer_on_the_web(
     response = browser.post(page_of(building), {"last4": typed})
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("followup:answer", args=[contact_token(contact.pk)])
+    assert response["Location"] == reverse("followup:answer",
+                                           args=[checkin_token(contact.pk, by_proxy=False)])
     form = browser.get(response["Location"])
     assert form.status_code == 200
     assert "李*" in form.content.decode() and "李明" not in form.content.decode()
@@ -268,10 +269,10 @@ def test_a_family_gets_a_choice_of_masked_names_only(browser, building, people, 
     assert "138" not in text and "139" not in text and "2222" not in text  # no phone
     assert "201" not in text and "单元" not in text  # no room, no address
     links = re.findall(r'<a[^>]* href="([^"]+)"', page)
-    own = reverse("followup:answer", args=[contact_token(husband.pk)])
-    assert own in links  # his own phone: no proxy mark
-    [for_wife] = [link for link in links if contact_token(wife.pk) in link]
-    assert "?by=" in for_wife  # his phone, her check-in: answered by a proxy
+    own = reverse("followup:answer", args=[checkin_token(husband.pk, by_proxy=False)])
+    assert own in links  # his own phone
+    for_wife = reverse("followup:answer", args=[checkin_token(wife.pk, by_proxy=True)])
+    assert for_wife in links  # his phone, her check-in: answered by a proxy
     assert len(links) == 2
 
     assert browser.post(for_wife, FINE).status_code == 200
@@ -281,16 +282,30 @@ def test_a_family_gets_a_choice_of_masked_names_only(browser, building, people, 
     assert (his.state, his.answered_via, his.answered_by_proxy) == ("answered", "web", False)
 
 
-def test_a_proxy_mark_of_one_contact_does_not_mark_another(browser, building, people, round_):
-    husband, wife = contact_of(round_, people["wang"]), contact_of(round_, people["wang_wife"])
-    page = browser.post(page_of(building), {"last4": "2222"}).content.decode()
-    mark = re.search(r"\?by=([^\"&]+)", page).group(1)
-
-    own = reverse("followup:answer", args=[contact_token(husband.pk)])
-    browser.post(f"{own}?by={mark}", FINE)
-
+def test_a_check_in_token_cannot_be_turned_into_a_proxy_one(browser, building, people, round_):
+    husband = contact_of(round_, people["wang"])
+    own = checkin_token(husband.pk, by_proxy=False)
+    forged = own.replace("-s:", "-p:")
+    assert forged != own
+    assert browser.get(reverse("followup:answer", args=[forged])).status_code == 404
+    browser.post(reverse("followup:answer", args=[own]), FINE)
     assert Contact.objects.get(pk=husband.pk).answered_by_proxy is False
-    assert Contact.objects.get(pk=wife.pk).state == ContactState.PENDING
+
+
+def test_a_resident_checking_in_with_their_own_digits_sees_only_themselves(
+        browser, building, people, round_, elsewhere):
+    """Li Ming has a phone of his own and a daughter who also answers for a neighbour in
+    another building. His own digits open his form alone; the daughter's SMS link opens
+    both (her session)."""
+    li, neighbour = contact_of(round_, people["li"]), contact_of(round_, elsewhere)
+    Contact.objects.filter(pk__in=[li.pk, neighbour.pk]).update(proxy_index="daughter")
+    response = browser.post(page_of(building), {"last4": "1111"})
+    assert response.status_code == 302
+    page = browser.get(response["Location"])
+    assert len(page.context["forms"]) == 1
+    assert elsewhere.name[0] + "*" not in page.content.decode()
+    session = browser.get(reverse("followup:answer", args=[contact_token(li.pk)]))
+    assert len(session.context["forms"]) == 2
 
 
 # No match --------------------------------------------------------------------------------

@@ -725,3 +725,34 @@ def test_a_channel_with_nothing_behind_it_fails_honestly_and_falls_back(
             ("pending", 2)}
     finally:
         registry.reset()
+
+
+def test_worker_once_also_opens_the_due_rounds_and_tries_their_contacts(
+        community_secretary, community, tagged, pinned_clock, transports):  # noqa: ANN001
+    import io
+
+    from django.core.management import call_command
+
+    tagged(2)
+    campaign = campaign_for(community_secretary, community)
+    pinned_clock.set(at(9, 0))
+    out = io.StringIO()
+    call_command("worker", once=True, stdout=out)
+    assert Round.objects.filter(campaign=campaign).count() == 1
+    assert len(transports["web"].sent) == 2
+    assert "handled 2 due item(s)" in out.getvalue()
+
+
+def test_a_paused_campaign_closes_its_round_without_flooding_alerts(
+        community_secretary, community, tagged, pinned_clock, transports):  # noqa: ANN001
+    from fangkong.followup.rounds import round_close
+    from fangkong.followup.services import campaign_pause
+
+    tagged(3)
+    campaign = campaign_for(community_secretary, community)
+    round_ = opened_round(campaign, at(9, 0))
+    campaign_pause(by=community_secretary, campaign=campaign)
+    assert round_close(round_=round_, now=at(15, 0)) == 3
+    assert not Alert.objects.filter(contact__round=round_).exists()
+    assert set(Contact.objects.filter(round=round_).values_list("state", flat=True)) == {
+        "unreached"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fangkong.followup.channels.base import Result
-from fangkong.followup.models import Attempt, Contact, ContactState, Round
+from fangkong.followup.models import Alert, Attempt, Contact, ContactState, Round
 from fangkong.followup.retention import answers_purge
 from fangkong.followup.tables import round_table
 from tests.followup.conftest import at, make_campaign
@@ -31,6 +31,8 @@ def test_answers_are_erased_keep_days_after_the_round_closed_but_the_table_still
     assert erased["answers"] == answered.count() > 0
     assert not Contact.objects.filter(round=round_).exclude(answers={}).exists()
     assert not Attempt.objects.filter(contact__round=round_).exclude(detail="").exists()
+    alerts = Alert.objects.filter(contact__round=round_)
+    assert alerts.exists() and not alerts.exclude(reason="").exists()
     after = round_table([round_], community)[1]
     assert (after.answered, after.abnormal, after.high) == (before.answered, before.abnormal,
                                                              before.high)

@@ -31,3 +31,15 @@ def test_simulated_day_runs_the_demo_campaigns_through_every_channel(community_s
     assert total.answered + total.unreached + total.opted_out == total.targeted
     assert sum(r.answered for r in rows) == total.answered == answered.filter(
         round=everyone).count()
+
+
+def test_simulate_refuses_to_run_where_a_channel_reaches_real_residents(settings):  # noqa: ANN001
+    import pytest
+
+    settings.SMS_GATEWAY_URL = "https://sms.example.cn"
+    with pytest.raises(ValueError, match="real residents"):
+        simulate_days(days=1)
+    settings.SMS_GATEWAY_URL = ""
+    settings.SIMULATE_CHANNELS = False
+    with pytest.raises(ValueError, match="real residents"):
+        simulate_days(days=1)

@@ -23,9 +23,8 @@ from django.core import signing
 from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
-from django.utils.crypto import constant_time_compare
 
-from fangkong.followup.channels.web.links import contact_token
+from fangkong.followup.channels.web.links import checkin_token
 from fangkong.followup.models import Contact, ContactState, Round, RoundStatus
 from fangkong.places.models import Building
 from fangkong.residents.models import Proxy, ResidentStatus
@@ -33,7 +32,6 @@ from fangkong.residents.models import Proxy, ResidentStatus
 log = logging.getLogger("fangkong.followup.checkin")
 
 SALT = "fangkong.followup.web-checkin.building"
-PROXY_SALT = "fangkong.followup.web-checkin.proxy"
 MISS_LIMIT = 5  # wrong tries per building and client address ...
 MISS_WINDOW = 10 * 60  # ... within this many seconds
 MISS_WARN_FROM = 3  # from this many misses on, the page says how many tries are left
@@ -63,20 +61,6 @@ def checkin_qr(building_id: int) -> segno.QRCode:
     return segno.make(checkin_url(building_id), error=QR_ERROR, micro=False)
 
 
-# Answers given through a proxy's digits -----------------------------------------------
-
-
-def proxy_mark(contact_id: int) -> str:
-    """A signature added to the one-time link (?by=) when a proxy's digits matched, so the
-    answer is recorded as given by the proxy. Without it an answer counts as the
-    resident's own; it cannot be forged for another contact."""
-    return signing.Signer(salt=PROXY_SALT).signature(signing.b62_encode(contact_id))
-
-
-def is_proxy_mark(contact_id: int, mark: str) -> bool:
-    return bool(mark) and constant_time_compare(mark, proxy_mark(contact_id))
-
-
 # Who may check in ------------------------------------------------------------------------
 
 
@@ -87,9 +71,9 @@ class Match:
 
     @property
     def link(self) -> str:
-        """The path of the contact's one-time form (with the proxy mark when proxied)."""
-        path = reverse("followup:answer", args=[contact_token(self.contact.pk)])
-        return f"{path}?by={proxy_mark(self.contact.pk)}" if self.by_proxy else path
+        """The path of this contact's form, by a check-in token (see links.checkin_token)."""
+        return reverse("followup:answer",
+                       args=[checkin_token(self.contact.pk, by_proxy=self.by_proxy)])
 
 
 def uses_web(plan: list) -> bool:

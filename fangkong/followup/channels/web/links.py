@@ -42,3 +42,25 @@ def contact_id_from_token(token: str) -> int | None:
         return signing.b62_decode(value)
     except (signing.BadSignature, ValueError):
         return None
+
+
+CHECKIN_SALT = "fangkong.followup.checkin-link"
+
+
+def checkin_token(contact_id: int, *, by_proxy: bool) -> str:
+    """The form's token handed out by a building check-in. It differs from the link sent
+    by SMS: it opens the one contact whose digits were typed (a resident who typed their
+    own digits does not see the other people their proxy looks after), and says whether
+    the proxy's digits were the ones typed."""
+    value = f"{signing.b62_encode(contact_id)}-{'p' if by_proxy else 's'}"
+    return signing.Signer(salt=CHECKIN_SALT).sign(value)
+
+
+def checkin_from_token(token: str) -> tuple[int, bool] | None:
+    """(contact id, typed by the proxy) of a genuine check-in token, else None."""
+    try:
+        value = signing.Signer(salt=CHECKIN_SALT).unsign(token)
+        encoded, who = value.rsplit("-", 1)
+        return signing.b62_decode(encoded), who == "p"
+    except (signing.BadSignature, ValueError):
+        return None

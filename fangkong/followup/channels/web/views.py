@@ -26,13 +26,12 @@ from fangkong.followup.channels.web.checkin import (
     checkin_matches,
     checkin_qr,
     checkin_url,
-    is_proxy_mark,
     miss_record,
     misses,
     open_web_rounds,
 )
 from fangkong.followup.channels.web.forms import AnswerForm, CheckinForm
-from fangkong.followup.channels.web.links import contact_id_from_token
+from fangkong.followup.channels.web.links import checkin_from_token, contact_id_from_token
 from fangkong.followup.models import Contact, ContactState, RoundStatus
 from fangkong.lib import clock
 from fangkong.places.models import Building
@@ -51,7 +50,12 @@ def _masked_name(name: str) -> str:
 @require_http_methods(["GET", "POST"])
 def answer(request: HttpRequest, token: str) -> HttpResponse:
     """The one-time form of a web link (large type, no JavaScript needed)."""
+    # The link sent by SMS opens the session of whoever received it (a proxy: everyone
+    # they look after); a building check-in's token opens the one contact it matched.
     contact_id = contact_id_from_token(token)
+    from_checkin = None if contact_id is not None else checkin_from_token(token)
+    if from_checkin is not None:
+        contact_id = from_checkin[0]
     if contact_id is None:
         return _refused(request, _("This link is not valid. Please use the link in the message "
                                    "you received, or wait for your grid worker."), status=404)
@@ -74,7 +78,8 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
     # A proxy's link answers for everyone they look after who has not answered yet, in one
     # session: one block of questions per resident, named by masked name.
     session = [contact]
-    if contact.proxy_index:
+    typed_by_proxy = from_checkin is not None and from_checkin[1]
+    if contact.proxy_index and (from_checkin is None or typed_by_proxy):
         session += list(Contact.objects.filter(
             round=round_, proxy_index=contact.proxy_index, state=ContactState.PENDING)
             .exclude(pk=contact.pk).select_related("resident").order_by("pk"))
@@ -91,11 +96,9 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
                                 status=409)
             items = [(locked[c.pk], form.answers, "web") for c, form in forms
                      if locked[c.pk].state == ContactState.PENDING]
-            # Answered by a proxy: in a proxy's session, or reached through a building
-            # check-in with a proxy's digits (the mark is signed for this contact alone).
-            proxied = {c.pk for c, _f, _ch in items if len(session) > 1}
-            if is_proxy_mark(contact.pk, request.GET.get("by", "")):
-                proxied.add(contact.pk)
+            # Answered by a proxy: in a proxy's session, or through a building check-in
+            # with the proxy's digits.
+            proxied = {c.pk for c, _f, _ch in items if len(session) > 1 or typed_by_proxy}
             contacts_answer(items, proxied=proxied)
         return render(request, "followup/answer_done.html", {"campaign": campaign})
     return render(request, "followup/answer.html", {

@@ -15,7 +15,9 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=1)
         parser.add_argument("--demo", action="store_true",
                             help="first create the demo campaigns in the demo community")
-        parser.add_argument("--seed", type=int, default=2020)
+        parser.add_argument("--seed", type=int, default=2020,
+                            help="seed of the simulated grid workers' choices (the "
+                                 "simulated residents follow FANGKONG_SIM_SEED)")
 
     def handle(self, *args, days: int, demo: bool, seed: int, **options) -> None:  # noqa: ANN002, ANN003
         if not 1 <= days <= 30:
