@@ -24,6 +24,13 @@ class AuditAction(models.TextChoices):
     ID_NUMBER_CLASH = "id_number_clash", _("Typed an ID number registered in another area")
     ROSTER_IMPORT = "roster_import", _("Imported a roster")
     ROSTER_UNDO = "roster_undo", _("Undid a roster import")
+    CAMPAIGN_CHANGE = "campaign_change", _("Created, started or paused a follow-up campaign")
+    QUESTIONNAIRE_CHANGE = "questionnaire", _("Saved a questionnaire")
+    ALERT_RESOLVE = "alert_resolve", _("Resolved an alert")
+    VISIT_RECORD = "visit_record", _("Recorded answers at a door visit")
+    HEALTH_VIEW = "health_view", _("Viewed a resident's answers and alerts")
+    ISOLATION_CHANGE = "isolation_change", _("Started, extended or ended an isolation period")
+    ROBOT_CHANGE = "robot_change", _("Set up a group robot")
 
 
 class AuditEvent(models.Model):

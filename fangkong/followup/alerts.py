@@ -9,6 +9,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from fangkong.accounts.roles import Can, can
+from fangkong.audit.models import AuditAction
+from fangkong.audit.services import audit_record
 from fangkong.followup.models import Alert, AlertEvent, AlertOutcome, AlertStatus
 from fangkong.lib import clock
 from fangkong.places.models import Area, AreaKind
@@ -42,6 +44,9 @@ def alert_resolve(*, alert: Alert, by, outcome: str, note: str = "") -> Alert:  
     locked.save(update_fields=["status", "outcome", "note", "resolved_by", "resolved_at"])
     AlertEvent.objects.create(alert=locked, what="resolved", by=by, at=now,
                               detail=str(AlertOutcome(outcome).label)[:200])
+    audit_record(by=by, action=AuditAction.ALERT_RESOLVE, object_type="alert",
+                 object_id=locked.pk, object_label=locked.title,
+                 area_path=locked.grid.path, changes={"outcome": ["", outcome]})
     return locked
 
 

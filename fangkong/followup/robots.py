@@ -32,6 +32,8 @@ from django.utils.translation import gettext_lazy
 
 from fangkong.accounts.roles import Can, can
 from fangkong.accounts.scope import area_scope_q
+from fangkong.audit.models import AuditAction
+from fangkong.audit.services import audit_record
 from fangkong.followup.models import Alert, AlertEvent, AlertStatus, GroupRobot, RobotKind
 from fangkong.followup.push import (
     MAX_CONTENT_BYTES,
@@ -147,6 +149,10 @@ def robot_configure(*, by, area: Area, kind: str, url: str, secret: str = "",  #
     robot.enabled = enabled
     robot.last_error = ""
     robot.save()
+    # The address itself holds the robot's key: only the kind and the host are recorded.
+    audit_record(by=by, action=AuditAction.ROBOT_CHANGE, object_type="group_robot",
+                 object_id=robot.pk, object_label=area.name, area_path=area.path,
+                 changes={"kind": ["", robot.kind], "enabled": ["", robot.enabled]})
     return robot
 
 

@@ -16,6 +16,8 @@ from django.utils.translation import gettext as _
 
 from fangkong.accounts.roles import Can, can
 from fangkong.accounts.scope import area_scope_q, user_area
+from fangkong.audit.models import AuditAction
+from fangkong.audit.services import audit_record
 from fangkong.followup.models import (
     Campaign,
     CampaignStatus,
@@ -118,12 +120,20 @@ def campaign_create(*, by, data: CampaignInput) -> Campaign:  # noqa: ANN001
     errors, cleaned = _check(data, by)
     if errors:
         raise ValidationError(errors)
-    return Campaign.objects.create(
+    campaign = Campaign.objects.create(
         name=cleaned["name"], purpose=cleaned["purpose"], area=data.area, version=data.version,
         target=cleaned["target"], times=cleaned["times"], weekdays=sorted(set(data.weekdays)),
         starts_on=data.starts_on, ends_on=data.ends_on, round_minutes=data.round_minutes,
         plan=data.plan, quiet_calls=data.quiet_calls, quiet_sms=data.quiet_sms,
         capacity=data.capacity, proxy_answering=data.proxy_answering, created_by=by)
+    _audit_campaign(by, campaign, "created")
+    return campaign
+
+
+def _audit_campaign(by, campaign: Campaign, what: str) -> None:  # noqa: ANN001
+    audit_record(by=by, action=AuditAction.CAMPAIGN_CHANGE, object_type="campaign",
+                 object_id=campaign.pk, object_label=campaign.name,
+                 area_path=campaign.area.path, changes={"status": ["", what]})
 
 
 @transaction.atomic
@@ -146,6 +156,7 @@ def campaign_start(*, by, campaign: Campaign) -> Campaign:  # noqa: ANN001
     locked.started_at = locked.started_at or now
     locked.next_round_at = nxt
     locked.save(update_fields=["status", "started_at", "next_round_at"])
+    _audit_campaign(by, locked, "started")
     return locked
 
 
@@ -154,8 +165,9 @@ def campaign_pause(*, by, campaign: Campaign) -> Campaign:  # noqa: ANN001
     """Pause: no new rounds open and nothing more is sent; open rounds close as planned."""
     if not can(by, Can.MANAGE_CAMPAIGNS):
         raise PermissionDenied(_("Your role cannot run follow-up campaigns."))
-    Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.RUNNING).update(
-        status=CampaignStatus.PAUSED)
+    if Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.RUNNING).update(
+            status=CampaignStatus.PAUSED):
+        _audit_campaign(by, campaign, "paused")
     campaign.refresh_from_db()
     return campaign
 
@@ -199,6 +211,11 @@ def questionnaire_save(*, by, name: str, spec: dict[str, Any], description: str 
     latest = questionnaire.versions.order_by("-number").first()
     if latest is not None and latest.spec == spec:
         return latest
-    return QuestionnaireVersion.objects.create(
+    version = QuestionnaireVersion.objects.create(
         questionnaire=questionnaire, number=(latest.number + 1) if latest else 1, spec=spec,
         created_by=by)
+    audit_record(by=by, action=AuditAction.QUESTIONNAIRE_CHANGE, object_type="questionnaire",
+                 object_id=questionnaire.pk, object_label=name,
+                 area_path=questionnaire.area.path if questionnaire.area else "",
+                 changes={"version": ["", version.number]})
+    return version

@@ -19,6 +19,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from fangkong.accounts.roles import Can, can
 from fangkong.accounts.scope import area_scope_q, user_area
+from fangkong.audit.models import AuditAction
+from fangkong.audit.services import audit_record
 from fangkong.followup import exports, robots, selectors, services, tables
 from fangkong.followup.alerts import alert_resolve
 from fangkong.followup.answers import contacts_answer, spec_of
@@ -106,6 +108,10 @@ def visit_record(request: HttpRequest, contact_id: int) -> HttpResponse:
                       .get(pk=contact.pk))
             if locked.state == ContactState.PENDING:
                 contacts_answer([(locked, form.answers, "visit")])
+                audit_record(by=request.user, action=AuditAction.VISIT_RECORD,
+                             object_type="contact", object_id=locked.pk,
+                             object_label=contact.resident.name,
+                             area_path=contact.resident.grid.path, ip=_ip(request))
         messages.success(request, _("Answers recorded for %(name)s.") % {
             "name": contact.resident.name})
         return redirect("followup:visits")
@@ -317,6 +323,10 @@ def resident_record(request: HttpRequest, resident_id: int) -> HttpResponse:
     from fangkong.residents.selectors import resident_for_user
 
     resident = resident_for_user(request.user, resident_id)
+    # Health answers are more than the registry: who read them is recorded.
+    audit_record(by=request.user, action=AuditAction.HEALTH_VIEW, object_type="resident",
+                 object_id=resident.pk, object_label=resident.name,
+                 area_path=resident.grid.path, ip=_ip(request))
     contacts = list(resident.contacts.select_related("round", "round__campaign")
                     .order_by("-round__scheduled_for")[:30])
     for contact in contacts:

@@ -9,6 +9,8 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from fangkong.accounts.roles import Can, can
+from fangkong.audit.models import AuditAction
+from fangkong.audit.services import audit_record
 from fangkong.isolation.models import (
     EndReason,
     IsolationEvent,
@@ -58,7 +60,14 @@ def isolation_start(*, resident: Resident, kind: str, starts_on: date, reason: s
                                           "end that one.")]}) from exc
     IsolationEvent.objects.create(period=period, what="started", by=by, at=clock.now(),
                                   detail=f"{starts_on} – {planned_end}")
+    _audit(by, period, "started", f"{starts_on} – {planned_end}")
     return period
+
+
+def _audit(by, period: IsolationPeriod, what: str, detail: str) -> None:  # noqa: ANN001
+    audit_record(by=by, action=AuditAction.ISOLATION_CHANGE, object_type="isolation",
+                 object_id=period.pk, object_label=period.resident.name,
+                 area_path=period.resident.grid.path, changes={what: ["", detail]})
 
 
 @transaction.atomic
@@ -78,6 +87,7 @@ def isolation_extend(*, period: IsolationPeriod, until: date, reason: str,
     locked.save(update_fields=["planned_end"])
     IsolationEvent.objects.create(period=locked, what="extended", by=by, at=clock.now(),
                                   detail=f"{before} → {until}: {reason}"[:200])
+    _audit(by, locked, "extended", f"{before} → {until}")
     return locked
 
 
@@ -99,6 +109,7 @@ def isolation_end(*, period: IsolationPeriod, on: date, end_reason: str, by,  # 
     locked.save(update_fields=["status", "ended_on", "end_reason"])
     IsolationEvent.objects.create(period=locked, what="ended", by=by, at=clock.now(),
                                   detail=f"{EndReason(end_reason).label} {note}"[:200])
+    _audit(by, locked, "ended", f"{on} {end_reason}")
     return locked
 
 

@@ -136,3 +136,20 @@ def test_resident_record_shows_answers_alerts_and_periods(
     shown = page.context["contacts"][0].shown
     assert ("体温（°C）", "38.4") in shown and ("有没有以下症状？（可多选，没有就不选）", "乏力") in shown
     assert any(a.title == "发热" for a in page.context["alerts"])
+
+
+def test_follow_up_actions_and_reading_health_answers_are_audited(
+        city, community_secretary, grid_worker, community, pinned_clock, transports):  # noqa: ANN001
+    from fangkong.audit.models import AuditEvent
+
+    campaign, round_ = _fever_round(community_secretary, community, transports)
+    assert AuditEvent.objects.filter(action="campaign_change", object_id=str(campaign.pk),
+                                     changes__status=["", "started"]).exists()
+    client = make_client(grid_worker)
+    resident = city.resident_in(grid_worker.area)
+    client.get(reverse("followup:resident", args=[resident.pk]))
+    viewed = AuditEvent.objects.get(action="health_view", object_id=str(resident.pk))
+    assert viewed.actor_name == grid_worker.username
+    alert = Alert.objects.filter(contact__round=round_, grid=grid_worker.area).first()
+    client.post(reverse("followup:alert", args=[alert.pk]), {"outcome": "visited"})
+    assert AuditEvent.objects.filter(action="alert_resolve", object_id=str(alert.pk)).exists()
