@@ -121,6 +121,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 
+# What several processes must share (the SMS webhooks' nonces, the building check-in's
+# wrong tries) lives in the cache: in memory for the embedded database, whose one process
+# serves everything; in a table of the shared database otherwise, so every web process
+# and machine sees the same counts. No other server is needed.
+CACHES = {"default": (
+    {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "fangkong_cache"}
+    if env_str("DATABASE_URL", "") else
+    {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"})}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
