@@ -165,8 +165,19 @@ class ContactState(models.TextChoices):
 class Contact(ScopedToGrid):
     """One resident in one round, and the dispatcher's work row for them."""
 
-    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="contacts")
-    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="contacts")
+    # Every index of this table is paid on each write of a round's millions of contacts:
+    # the columns are indexed only in the composite indexes below, which serve the lookups
+    # that are made (a round's rows of a grid, community or street; a resident's history).
+    district = models.ForeignKey(Area, on_delete=models.PROTECT, related_name="+",
+                                 db_index=False)
+    street = models.ForeignKey(Area, on_delete=models.PROTECT, related_name="+", db_index=False)
+    community = models.ForeignKey(Area, on_delete=models.PROTECT, related_name="+",
+                                  db_index=False)
+    grid = models.ForeignKey(Area, on_delete=models.PROTECT, related_name="+", db_index=False)
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="contacts",
+                              db_index=False)  # unique (round, resident) leads with it
+    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="contacts",
+                                 db_index=False)  # (resident, round) leads with it
     state = models.CharField(max_length=10, choices=ContactState.choices,
                              default=ContactState.PENDING)
     step = models.PositiveSmallIntegerField(default=0)  # index into the campaign's plan
@@ -194,6 +205,8 @@ class Contact(ScopedToGrid):
             models.Index(fields=["round", "step", "due_at"], name="contact_due",
                          condition=Q(state="pending")),
             models.Index(fields=["round", "grid"], name="contact_round_grid"),
+            models.Index(fields=["round", "community"], name="contact_round_community"),
+            models.Index(fields=["round", "street"], name="contact_round_street"),
             models.Index(fields=["resident", "round"], name="contact_resident"),
         ]
         constraints = [
