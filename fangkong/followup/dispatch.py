@@ -135,7 +135,7 @@ def _tasks(campaign: Campaign, round_: Round, step: Step, contacts: list[Contact
     groups: dict[str, list[Contact]] = defaultdict(list)
     for contact in contacts:
         groups[contact.proxy_index or f"c{contact.pk}"].append(contact)
-    greeting = f"{campaign.area.name}: {campaign.purpose}"
+    greeting = f"{campaign.area.name}：{campaign.purpose.rstrip('。.')}"
     links = step.channel in ("web", "sms")
     tasks, members = [], {}
     for group in groups.values():

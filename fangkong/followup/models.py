@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from fangkong.places.models import Area, ScopedToGrid
 from fangkong.residents.models import Resident
@@ -77,7 +78,7 @@ class QuestionnaireVersion(models.Model):
 
 class CampaignStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
-    RUNNING = "running", _("Running")
+    RUNNING = "running", pgettext_lazy("campaign", "Running")
     PAUSED = "paused", _("Paused")
     FINISHED = "finished", _("Finished")
 

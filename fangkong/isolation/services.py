@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from fangkong.accounts.roles import Can, can
 from fangkong.audit.models import AuditAction
@@ -139,6 +140,13 @@ def isolation_expire(*, today: date | None = None) -> int:
                          reason=_("%(kind)s %(start)s – %(end)s ended as planned; resident "
                                   "told by SMS: %(told)s.") % {
                              "kind": period.get_kind_display(), "start": period.starts_on,
-                             "end": period.planned_end, "told": told})
+                             "end": period.planned_end, "told": _told(told)})
             ended += 1
     return ended
+
+
+def _told(result: str) -> str:
+    """sms_notify's result in words for the grid worker."""
+    words = {"sent": pgettext("sms", "sent"), "no gateway": _("no SMS gateway is set up"),
+             "no mobile": _("no mobile number"), "opted out": _("the resident unsubscribed")}
+    return str(words.get(result, _("not sent (%(reason)s)") % {"reason": result}))

@@ -634,11 +634,8 @@ REFUSALS = ("Choose what was done.", "Say in a few words what was done.",
             "Your role cannot record isolation periods.")
 
 
-@pytest.mark.xfail(any(said(m) == m for m in REFUSALS), strict=True,
-                   reason="the follow-up services' messages are not in the zh_Hans catalog "
-                          "yet (fangkong/locale): the API passes on their English source")
 def test_refusals_are_in_chinese():
-    """The 400 and 403 messages above are the services' own, through gettext: Chinese once
-    the catalog has them (then this test passes and must lose its xfail mark)."""
+    """The 400 and 403 messages above are the services' own, through gettext: Chinese, from
+    the zh_Hans catalog."""
     for msgid in REFUSALS:
         assert CJK.search(said(msgid)), msgid

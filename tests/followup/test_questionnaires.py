@@ -46,7 +46,8 @@ def test_secretary_copies_a_shipped_questionnaire_and_changes_it_into_a_new_vers
 def test_every_problem_of_a_questionnaire_is_listed_and_nothing_is_saved(community_secretary):  # noqa: ANN001
     client = make_client(community_secretary)
     broken_json = client.post(reverse("followup:questionnaire_new"),
-                              {"name": "x", "spec": '{"questions": [}'})
+                              {"name": "x", "spec": '{"questions": [}'},
+                              HTTP_ACCEPT_LANGUAGE="en")
     assert "line 1" in broken_json.context["form"].errors["spec"][0]
     bad = {"questions": [{"key": "Fever", "kind": "yes_no", "label": ""},
                          {"key": "t", "kind": "temperature", "label": "体温",

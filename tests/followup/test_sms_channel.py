@@ -6,19 +6,27 @@ is the real code on the real database, on a pinned clock."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 
 from fangkong.followup.answers import spec_of
 from fangkong.followup.channels import registry
 from fangkong.followup.channels.base import Batch, Result
 from fangkong.followup.channels.sms.inbound import reply_client_id
-from fangkong.followup.channels.sms.texts import MAX_SMS_CHARS
+from fangkong.followup.channels.sms.texts import (
+    MAX_SMS_CHARS,
+    opted_out_text,
+    reask_text,
+    thanks_text,
+)
 from fangkong.followup.channels.web.links import contact_link
 from fangkong.followup.dispatch import dispatch_pass
 from fangkong.followup.models import (
@@ -121,6 +129,13 @@ def reply(gw: FakeSmsGateway, phone: str, text: str) -> tuple[int, list[str]]:
     return response.status_code, [s.text for s in gw.sent[before:] if s.to == phone]
 
 
+def as_sent(text: Callable[..., str], *args: Any) -> str:
+    """What `text(*args)` says to residents: in the installation's language, as the SMS
+    webhook answers whatever language the test runs in."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return text(*args)
+
+
 # --- sending ----------------------------------------------------------------------------
 
 def test_an_sms_step_texts_each_resident_once_and_a_proxy_once_for_all_she_looks_after(
@@ -145,8 +160,9 @@ def test_an_sms_step_texts_each_resident_once_and_a_proxy_once_for_all_she_looks
         # Nothing personal: no name, no number, no ID in the message.
         for resident in (mother, father, neighbour):
             assert resident.name not in sms.text and resident.phone_last4 not in sms.text
-    assert "everyone you look after" in texts[PROXY_PHONE].text
-    assert "everyone you look after" not in texts[neighbour_phone].text
+    for_several = as_sent(gettext, "One reply answers for everyone you look after. ")
+    assert for_several in texts[PROXY_PHONE].text
+    assert for_several not in texts[neighbour_phone].text
     attempts = Attempt.objects.filter(contact__round__campaign=campaign)
     assert {a.outcome for a in attempts} == {Outcome.DELIVERED}
     assert {a.provider_id for a in attempts} == {s.message_id for s in gw.sent}
@@ -268,7 +284,7 @@ def test_a_reply_2_answers_the_contact_and_is_thanked(
     contact = contact_of(resident)
     assert contact.state == ContactState.ANSWERED and contact.answered_via == "sms"
     assert contact.answers == {"fever": [False, "sms"]} and not contact.answered_by_proxy
-    assert len(answers) == 1 and "Thank you" in answers[0]
+    assert answers == [as_sent(thanks_text)]
     assert not Alert.objects.filter(contact=contact).exists()
 
 
@@ -298,7 +314,7 @@ def test_an_incomplete_reply_is_asked_again_and_its_rest_completes_it(
     contact = contact_of(resident)
     assert contact.state == ContactState.PENDING and contact.answers == {"fever": [True, "sms"]}
     [reask] = answers
-    assert "体温" in reask and "reply again" in reask
+    assert "体温" in reask and as_sent(reask_text, []) in reask
     assert SmsInbound.objects.get().outcome == "partial"
 
     # The rest alone is read in the context of the first reply.
@@ -347,7 +363,7 @@ def test_td_opts_out_and_the_next_round_does_not_text_them(
 
     status, answers = reply(gw, phone, "TD")
 
-    assert status == 200 and len(answers) == 1 and "unsubscribed" in answers[0]
+    assert status == 200 and answers == [as_sent(opted_out_text)]
     assert contact_of(leaver).state == ContactState.OPTED_OUT
     opt_out = SmsOptOut.objects.get()
     assert opt_out.phone_index == phone_index(phone)
@@ -501,5 +517,7 @@ def test_the_end_of_an_isolation_period_is_told_to_the_resident_once(
     assert [s.to for s in gw.sent] == [number]
     assert "2026-11-14" in gw.sent[0].text
     notice = Alert.objects.get(resident=resident, kind="notice")
-    assert "sent" in notice.reason and notice.grid_id == resident.grid_id
+    from fangkong.isolation.services import _told
+
+    assert _told("sent") in notice.reason and notice.grid_id == resident.grid_id
     assert period.pk
