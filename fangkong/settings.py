@@ -208,11 +208,13 @@ SMS_SECRET = env_str("FANGKONG_SMS_SECRET", "")
 SMS_SIGN = env_str("FANGKONG_SMS_SIGN", "")
 SIM_SEED = env_int("FANGKONG_SIM_SEED", 2020)
 # Channels with nothing real behind them (no SMS gateway; robot calls until a telephony
-# channel exists) are simulated only where that is wanted: on by default for the embedded
-# database (the demo, a laptop), off for a shared database, where such a step fails
-# honestly and the plan falls back to the next one (a door visit) instead of recording
-# made-up answers for real residents.
-SIMULATE_CHANNELS = env_bool("FANGKONG_SIMULATE_CHANNELS", not env_str("DATABASE_URL", ""))
+# channel exists) are simulated only where that is wanted: by default only for the demo's
+# own database (made by `fangkong demo`, which leaves its logins in var/). Anywhere else
+# such a step fails honestly and the plan falls back to the next one (a door visit)
+# instead of recording made-up answers for real residents.
+SIMULATE_CHANNELS = env_bool("FANGKONG_SIMULATE_CHANNELS",
+                             not env_str("DATABASE_URL", "")
+                             and (VAR_DIR / "demo-logins.json").exists())
 WORKER_POLL_SECONDS = env_int("FANGKONG_WORKER_POLL_SECONDS", 2)
 
 # Roster imports: the largest file accepted, and how long the uploaded file and the rows

@@ -43,3 +43,27 @@ def test_simulate_refuses_to_run_where_a_channel_reaches_real_residents(settings
     settings.SIMULATE_CHANNELS = False
     with pytest.raises(ValueError, match="real residents"):
         simulate_days(days=1)
+
+
+def test_channels_are_simulated_by_default_only_in_the_demos_own_database(tmp_path):
+    """A real installation never records made-up answers unless someone asks for it."""
+    import os
+    import subprocess
+    import sys
+
+    def simulated(var) -> str:  # noqa: ANN001
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("FANGKONG_SIMULATE_CHANNELS", "DATABASE_URL")}
+        env.update(FANGKONG_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="fangkong.settings")
+        code = "import django; django.setup(); from django.conf import settings; " \
+               "print(settings.SIMULATE_CHANNELS)"
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,  # noqa: S603
+                              text=True, check=True).stdout.strip()
+
+    real = tmp_path / "real"
+    real.mkdir()
+    assert simulated(real) == "False"
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "demo-logins.json").write_text("{}")
+    assert simulated(demo) == "True"

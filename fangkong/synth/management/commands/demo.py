@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sys
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
@@ -24,6 +25,9 @@ class Command(BaseCommand):
                             help="prepare the database and print the logins, then exit")
 
     def handle(self, *args, **options) -> None:
+        # The demo's residents are made up: its channels are the simulated carrier, in this
+        # process (the simulated day, the embedded worker) and later ones (var/'s logins).
+        settings.SIMULATE_CHANNELS = True
         err = self.stderr
         err.write(f"database: {connection.settings_dict['NAME']}")
         call_command("migrate", interactive=False, verbosity=0)
