@@ -15,14 +15,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
+
+from fangkong.lib.http import post as http_post
 
 # kind -> (host, path, the query parameter holding the credential)
 WEBHOOKS = {
@@ -75,9 +74,7 @@ def push_markdown(
     body = json.dumps(message, ensure_ascii=False).encode()
     try:
         status, reply = _post(url, body, timeout)
-    except urllib.error.URLError as error:
-        return PushResult(ok=False, error=f"network: {error.reason}", retry=True)
-    except OSError as error:
+    except OSError as error:  # fangkong.lib.http.TransportError: no answer at all
         return PushResult(ok=False, error=f"network: {error}", retry=True)
     if status != 200:
         return PushResult(ok=False, error=f"HTTP {status}", retry=status == 429 or status >= 500)
@@ -138,26 +135,10 @@ def _truncate(content: str) -> str:
     return cut + "…"
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # Robots never redirect; following one would send the alert somewhere unchecked.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 def _post(url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
-    """POST JSON; return (status, body) for any HTTP answer; OSError when there is none."""
-    headers = {"Content-Type": "application/json; charset=utf-8"}
-    # The scheme is http(s): validate_robot_url checked the URL.
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-    try:
-        try:
-            response = _OPENER.open(request, timeout=timeout)
-        except urllib.error.HTTPError as error:
-            response = error
-        with response:
-            return response.getcode(), response.read(_MAX_RESPONSE)
-    except http.client.HTTPException as error:
-        raise OSError(f"{type(error).__name__}: {error}") from error
+    """POST JSON; return (status, body) for any HTTP answer; OSError when there is none.
+    The scheme is http(s): validate_robot_url checked the URL."""
+    status, reply, _headers = http_post(
+        url, body, {"Content-Type": "application/json; charset=utf-8"}, timeout=timeout,
+        max_response=_MAX_RESPONSE)
+    return status, reply

@@ -3,24 +3,8 @@
 from __future__ import annotations
 
 from fangkong.followup.channels.base import Result
-from fangkong.followup.dispatch import dispatch_pass
 from fangkong.followup.models import Alert, Attempt, Contact, ContactState, Round
-from fangkong.followup.rounds import rounds_schedule
-from fangkong.lib import clock
-from tests.followup.conftest import at, make_campaign
-
-
-def run_until(moment, owner="w1"):  # noqa: ANN001, ANN201
-    """Advance the clock to `moment`, scheduling and dispatching at every time something
-    falls due (a contact, a round opening or closing), and at least every 5 minutes."""
-    from datetime import timedelta
-
-    from fangkong.followup.simulate import _next_moment
-    while clock.now() < moment:
-        clock.set(min(_next_moment(clock.now(), moment), clock.now() + timedelta(minutes=5)))
-        rounds_schedule(now=clock.now())
-        while dispatch_pass(owner=owner, now=clock.now(), limit=10000):
-            pass
+from tests.followup.conftest import at, make_campaign, run_until
 
 
 def test_round_opens_with_one_contact_per_resident_and_falls_back(

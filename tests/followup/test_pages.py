@@ -6,8 +6,7 @@ from django.urls import reverse
 
 from fangkong.followup.channels.base import Result
 from fangkong.followup.models import Alert, AlertStatus, Campaign, Contact, ContactState, Round
-from tests.followup.conftest import at, make_campaign
-from tests.followup.test_flow import run_until
+from tests.followup.conftest import at, make_campaign, run_until
 from tests.views.clients import make_client
 
 FEVER = {"fever": True, "temperature": "38.5", "cough": True, "symptoms": ["fatigue"]}

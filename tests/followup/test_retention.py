@@ -8,8 +8,7 @@ from fangkong.followup.channels.base import Result
 from fangkong.followup.models import Alert, Attempt, Contact, ContactState, Round
 from fangkong.followup.retention import answers_purge
 from fangkong.followup.tables import round_table
-from tests.followup.conftest import at, make_campaign
-from tests.followup.test_flow import run_until
+from tests.followup.conftest import at, make_campaign, run_until
 
 
 def test_answers_are_erased_keep_days_after_the_round_closed_but_the_table_still_adds_up(

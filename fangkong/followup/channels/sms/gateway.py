@@ -23,19 +23,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import math
 import re
 import secrets
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+
+from fangkong.lib.http import TransportError
+from fangkong.lib.http import post as http_post
 
 MAX_BATCH = 100
 SEND_PATH = "/v1/sms/send"
@@ -285,39 +285,11 @@ class SmsGateway:
         return _results(batch, reply)
 
 
-class TransportError(Exception):
-    """No HTTP answer at all: refused connection, timeout, DNS failure, broken response."""
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A signed POST is never replayed elsewhere; a redirect comes back as its 3xx status.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
-def post(
-    url: str, body: bytes, headers: Mapping[str, str], timeout: float
-) -> tuple[int, bytes, Mapping[str, str]]:
-    """POST ``body``; return (status, response body, response headers) for any HTTP answer,
-    including 4xx and 5xx. Raises :class:`TransportError` when there is none. Redirects are
-    not followed. Raises ValueError for a URL that is not http(s)."""
-    if not url.startswith(("https://", "http://")):
-        raise ValueError(f"not an http(s) URL: {url[:40]!r}")
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
-    try:
-        try:
-            response = _OPENER.open(request, timeout=timeout)
-        except urllib.error.HTTPError as error:
-            response = error
-        with response:
-            return response.getcode(), response.read(_MAX_RESPONSE), response.headers
-    except urllib.error.URLError as error:
-        raise TransportError(str(error.reason)) from error
-    except (OSError, http.client.HTTPException) as error:
-        raise TransportError(f"{type(error).__name__}: {error}") from error
+def post(url: str, body: bytes, headers: Mapping[str, str],
+         timeout: float) -> tuple[int, bytes, Mapping[str, str]]:
+    """POST to the gateway (fangkong.lib.http: no redirects; TransportError without an
+    answer)."""
+    return http_post(url, body, headers, timeout=timeout, max_response=_MAX_RESPONSE)
 
 
 def _international(number: str) -> str:
