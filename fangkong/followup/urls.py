@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fangkong.followup import views
+from fangkong.followup import alert_views, setup_views, views
 from fangkong.followup.channels.sms import views as sms_views
 from fangkong.followup.channels.web import views as web_views
 
@@ -14,21 +14,21 @@ urlpatterns = [
          name="building_qr_sheet"),
     path("followup/sms/inbound", sms_views.inbound, name="sms_inbound"),
     path("followup/sms/report", sms_views.report, name="sms_report"),
-    path("followup/alerts/", views.alert_list, name="alerts"),
-    path("followup/alerts/<int:alert_id>/", views.alert_detail, name="alert"),
-    path("followup/visits/", views.visit_list, name="visits"),
-    path("followup/residents/<int:resident_id>/", views.resident_record, name="resident"),
-    path("followup/visits/<int:contact_id>/", views.visit_record, name="visit"),
+    path("followup/alerts/", alert_views.alert_list, name="alerts"),
+    path("followup/alerts/<int:alert_id>/", alert_views.alert_detail, name="alert"),
+    path("followup/visits/", alert_views.visit_list, name="visits"),
+    path("followup/residents/<int:resident_id>/", alert_views.resident_record, name="resident"),
+    path("followup/visits/<int:contact_id>/", alert_views.visit_record, name="visit"),
     path("followup/campaigns/", views.campaign_list, name="campaigns"),
-    path("followup/questionnaires/", views.questionnaire_list, name="questionnaires"),
-    path("followup/questionnaires/new/", views.questionnaire_edit, name="questionnaire_new"),
-    path("followup/questionnaires/<int:questionnaire_id>/", views.questionnaire_detail,
+    path("followup/questionnaires/", setup_views.questionnaire_list, name="questionnaires"),
+    path("followup/questionnaires/new/", setup_views.questionnaire_edit, name="questionnaire_new"),
+    path("followup/questionnaires/<int:questionnaire_id>/", setup_views.questionnaire_detail,
          name="questionnaire"),
-    path("followup/questionnaires/<int:questionnaire_id>/edit/", views.questionnaire_edit,
+    path("followup/questionnaires/<int:questionnaire_id>/edit/", setup_views.questionnaire_edit,
          name="questionnaire_edit"),
     path("followup/campaigns/new/", views.campaign_new, name="campaign_new"),
-    path("followup/robot/", views.robot_settings, name="robot"),
-    path("followup/robot/test/", views.robot_test, name="robot_test"),
+    path("followup/robot/", setup_views.robot_settings, name="robot"),
+    path("followup/robot/test/", setup_views.robot_test, name="robot_test"),
     path("followup/campaigns/<int:campaign_id>/", views.campaign_detail, name="campaign"),
     path("followup/campaigns/<int:campaign_id>/day/", views.day_table, name="day"),
     path("followup/campaigns/<int:campaign_id>/day/export/", views.day_export,
