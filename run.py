@@ -49,12 +49,11 @@ def ensure_environment() -> None:
             sys.exit("This Python cannot create virtual environments. On Debian or Ubuntu: "
                      "sudo apt install python3-venv   (then run this command again)")
         say("creating the virtual environment in .venv/ ...")
-        # Built aside and renamed, so that an interrupted first run leaves no half .venv/.
-        building = ROOT / ".venv.partial"
-        shutil.rmtree(building, ignore_errors=True)
+        # Built in place: the scripts of a venv name its folder in their first line, so one
+        # built aside and renamed has a pip that does not start. A run interrupted here
+        # leaves a .venv/ without a working pip, which the next run builds again.
         shutil.rmtree(VENV, ignore_errors=True)
-        venv.EnvBuilder(with_pip=True).create(building)
-        building.rename(VENV)
+        venv.EnvBuilder(with_pip=True).create(VENV)
     say("installing fangkong and its pinned dependencies (first run only) ...")
     pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", "-e", f"{ROOT}[test]"], check=True, cwd=ROOT)  # noqa: S603
