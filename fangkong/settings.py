@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "fangkong.rosters",
     "fangkong.isolation",
     "fangkong.followup",
+    "fangkong.care",
     "fangkong.synth",
     "django.contrib.admin",
     "django.contrib.auth",

@@ -13,6 +13,7 @@ urlpatterns = [
     path("rosters/", include("fangkong.rosters.urls")),
     path("", include("fangkong.followup.urls")),
     path("isolation/", include("fangkong.isolation.urls")),
+    path("care/", include("fangkong.care.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),

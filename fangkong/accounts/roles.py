@@ -20,6 +20,11 @@ class Can(StrEnum):
     EXPORT_UNMASKED = "export_unmasked"  # full ID numbers and phones in an export, audited
     MANAGE_CAMPAIGNS = "manage_campaigns"  # follow-up campaigns and questionnaires
     HANDLE_ALERTS = "handle_alerts"  # resolve alerts, record door visits, isolation periods
+    # Workers' difficulties: filing one needs no capability (every staff member may); these
+    # are the figures of an area (counts, overdue, themes; never confidential details) and
+    # the designation of a street's care officers.
+    VIEW_CARE_FIGURES = "view_care_figures"
+    DESIGNATE_CARE_OFFICERS = "designate_care_officers"
 
 
 ROLE_AREA_KINDS: dict[str, frozenset[str]] = {
@@ -38,14 +43,17 @@ _WORKER = _REGISTRY | {Can.EDIT_RESIDENTS, Can.REVEAL_PHONE, Can.IMPORT_ROSTER,
 # A whole list in clear is far more than one number shown on screen: only the leads who
 # may see full ID numbers may export them, and every such export is audited.
 _LEAD = _WORKER | {Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT, Can.EXPORT_UNMASKED,
-                   Can.MANAGE_CAMPAIGNS}
+                   Can.MANAGE_CAMPAIGNS, Can.VIEW_CARE_FIGURES}
 
 ROLE_CAPABILITIES: dict[str, frozenset[Can]] = {
     Role.ADMIN: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT,
                                        Can.MANAGE_STAFF, Can.EXPORT_UNMASKED,
-                                       Can.MANAGE_CAMPAIGNS}),
+                                       Can.MANAGE_CAMPAIGNS, Can.VIEW_CARE_FIGURES,
+                                       Can.DESIGNATE_CARE_OFFICERS}),
     Role.STREET_OFFICER: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.VIEW_AUDIT,
-                                                Can.MANAGE_CAMPAIGNS, Can.HANDLE_ALERTS}),
+                                                Can.MANAGE_CAMPAIGNS, Can.HANDLE_ALERTS,
+                                                Can.VIEW_CARE_FIGURES,
+                                                Can.DESIGNATE_CARE_OFFICERS}),
     Role.COMMUNITY_SECRETARY: frozenset(_LEAD | {Can.MANAGE_STAFF}),
     Role.COMMUNITY_WORKER: frozenset(_WORKER),
     Role.GRID_WORKER: frozenset(_WORKER),

@@ -31,6 +31,8 @@ class AuditAction(models.TextChoices):
     HEALTH_VIEW = "health_view", _("Viewed a resident's answers and alerts")
     ISOLATION_CHANGE = "isolation_change", _("Started, extended or ended an isolation period")
     ROBOT_CHANGE = "robot_change", _("Set up a group robot")
+    DIFFICULTY_VIEW = "difficulty_view", _("Read a confidential difficulty of a worker")
+    CARE_OFFICER_CHANGE = "care_officer_change", _("Designated or removed a care officer")
 
 
 class AuditEvent(models.Model):

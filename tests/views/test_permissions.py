@@ -30,12 +30,14 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from fangkong.accounts.models import User
+from fangkong.accounts.models import Role, User
 from fangkong.accounts.roles import ROLE_CAPABILITIES, Can, can
 from fangkong.accounts.services import api_token_create
 from fangkong.api.router import api
 from fangkong.audit.models import AuditAction, AuditEvent
 from fangkong.audit.services import audit_record
+from fangkong.care.models import CareOfficer, Difficulty, DifficultyEvent
+from fangkong.care.services import difficulty_file
 from fangkong.followup.models import (
     Alert,
     AlertKind,
@@ -163,6 +165,13 @@ PAGES: dict[str, Page] = {
     "followup:day_export": Page(POST, {"campaign_id": "campaign"}, form="day_export"),
     "followup:building_qr": Page(GET, {"building_id": "building"}),
     "followup:building_qr_sheet": Page(GET, {"building_id": "building"}),
+    "care:mine": Page(GET_POST),
+    "care:inbox": Page(GET),
+    "care:difficulty": Page(GET_POST, {"difficulty_id": "difficulty"},
+                            form="difficulty_resolve"),
+    "care:area": Page(GET, {"area_id": "area"}),
+    "care:officers": Page(GET, needs=Can.DESIGNATE_CARE_OFFICERS),
+    "care:street_officers": Page(GET_POST, {"street_id": "area"}, form="care_officer"),
     "healthz": Page(GET, public=True),
 }
 
@@ -201,6 +210,8 @@ class World:
     # grid id -> the follow-up objects of its resident: an open alert and a contact waiting
     # for a door visit, in a running round of a campaign of the grid's community.
     followup: dict[int, tuple[Alert, Contact]]
+    # grid id -> difficulties filed by a grid worker there: a plain and a confidential one.
+    care: dict[int, list[Difficulty]]
 
     def outside(self, caller: str) -> dict[str, list[Any]]:
         """Objects outside the caller's area: residents, households, buildings and roster
@@ -243,6 +254,7 @@ class World:
             "round": [Round.objects.filter(campaign=c).get() for c in campaigns],
             "questionnaire": [c.version.questionnaire for c in campaigns],
             "period": [IsolationPeriod.objects.get(resident=r) for r in residents],
+            "difficulty": [d for g in picked for d in self.care[g.pk]],
         }
 
 
@@ -280,8 +292,17 @@ def _build_world() -> World:
                      area_path=resident.grid.path)
     imports = {pk: _make_imports(root, resident.grid) for pk, resident in residents.items()}
     followup = _make_followup(root, residents)
+    care = {pk: _make_difficulties(resident.grid) for pk, resident in residents.items()}
     return World(root=root, district_grid=grid, residents=residents, imports=imports,
-                 followup=followup)
+                 followup=followup, care=care)
+
+
+def _make_difficulties(grid: Area) -> list[Difficulty]:
+    """A plain and a confidential difficulty filed by a grid worker of `grid`."""
+    filer = User.objects.create(username=f"perm_care_{grid.pk}", role=Role.GRID_WORKER,
+                                area=grid)
+    return [difficulty_file(by=filer, kind="ppe", details="越界困难", confidential=secret)
+            for secret in (False, True)]
 
 
 def _make_followup(root: User, residents: dict[int, Resident]) -> dict[int, tuple[Alert,
@@ -391,9 +412,13 @@ def _state(residents: list[Resident]) -> tuple:
                 list(Contact.objects.order_by("pk").values_list("pk", "state", "answers")),
                 list(Campaign.objects.order_by("pk").values_list("pk", "status")),
                 QuestionnaireVersion.objects.count())
+    care = (list(Difficulty.objects.order_by("pk").values_list(
+                "pk", "status", "level", "assigned_to_id", "rating", "resolution")),
+            DifficultyEvent.objects.count(),
+            list(CareOfficer.objects.order_by("pk").values_list("pk", "user_id", "street_id")))
     return (AuditEvent.objects.count(), Resident.objects.count(), Proxy.objects.count(),
             Household.objects.count(), rows, imports, jobs, ImportTemplate.objects.count(),
-            ImportBlob.objects.count(), followup)
+            ImportBlob.objects.count(), followup, care)
 
 
 def _client(caller: str) -> Client:
@@ -438,6 +463,10 @@ def _form(kind: str | None, objects: dict[str, Any]) -> dict[str, Any]:
         return {"what": "all", "format": "csv", "full": "on"}
     if kind == "day_export":
         return {"format": "csv"}
+    if kind == "difficulty_resolve":
+        return {"do": "resolve", "resolution": "越界"}
+    if kind == "care_officer":
+        return {"do": "add", "user": User.objects.get(username="perm_root").pk}
     return {}
 
 
@@ -447,7 +476,7 @@ def _hrefs_to(objects: dict[str, list[Any]]) -> list[str]:
              "import": "rosters:detail", "alert": "followup:alert",
              "contact": "followup:visit", "campaign": "followup:campaign",
              "round": "followup:round", "period": "isolation:period",
-             "questionnaire": "followup:questionnaire"}
+             "questionnaire": "followup:questionnaire", "difficulty": "care:difficulty"}
     return [f'href="{reverse(names[kind], args=[obj.pk])}"'
             for kind, objs in objects.items() for obj in objs]
 
