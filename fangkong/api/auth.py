@@ -51,10 +51,6 @@ def actor(request: HttpRequest) -> User:
     return request.auth  # type: ignore[attr-defined, return-value]
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    """The address recorded in the audit log with the user's action."""
-    return request.META.get("REMOTE_ADDR") or None
-
 
 def require_registry(user: User) -> None:
     """403 for roles that do not use the registry at all (gate guards, volunteers): they

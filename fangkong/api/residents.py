@@ -15,7 +15,7 @@ from ninja import Query, Router, Status
 from ninja.decorators import decorate_view
 
 from fangkong.accounts.models import User
-from fangkong.api.auth import actor, client_ip, require_registry
+from fangkong.api.auth import actor, require_registry
 from fangkong.api.schemas import (
     ResidentIn,
     ResidentOut,
@@ -26,6 +26,7 @@ from fangkong.api.schemas import (
     SearchText,
     errors,
 )
+from fangkong.audit.services import client_ip
 from fangkong.places.selectors import household_for_user
 from fangkong.residents import services
 from fangkong.residents.models import Resident

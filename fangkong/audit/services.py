@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest
+
 from fangkong.audit.models import AuditEvent
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The address recorded in the audit log with the user's action."""
+    return request.META.get("REMOTE_ADDR") or None
 
 
 def audit_record(

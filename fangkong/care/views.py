@@ -13,10 +13,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from fangkong.accounts.models import User
 from fangkong.accounts.roles import Can, can
+from fangkong.audit.services import client_ip
 from fangkong.care import selectors, services
 from fangkong.care.forms import AssignForm, DesignateForm, FileForm, RateForm, ResolveForm
 from fangkong.care.models import CareOfficer, DifficultyStatus
-from fangkong.followup.views import client_ip
 from fangkong.lib import clock
 from fangkong.residents.forms import apply_errors
 

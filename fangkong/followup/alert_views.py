@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from fangkong.accounts.roles import Can, can
 from fangkong.accounts.scope import user_area
 from fangkong.audit.models import AuditAction
-from fangkong.audit.services import audit_record
+from fangkong.audit.services import audit_record, client_ip
 from fangkong.followup import selectors
 from fangkong.followup.alerts import alert_resolve
 from fangkong.followup.answers import contacts_answer, spec_of
@@ -24,7 +24,7 @@ from fangkong.followup.models import AlertStatus, Contact, ContactState
 from fangkong.followup.staff_forms import (
     ResolveForm,
 )
-from fangkong.followup.views import client_ip, require_capability
+from fangkong.followup.views import require_capability
 from fangkong.lib import clock
 from fangkong.places.selectors import area_breadcrumbs
 from fangkong.residents.forms import apply_errors
@@ -40,6 +40,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     return render(request, "followup/alerts.html", {
         "alerts": alerts, "status": status, "now": clock.now(),
         "my_area": user_area(request.user)})
+
 
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -62,6 +63,7 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
         "alert": alert, "form": form, "history": history, "now": clock.now(),
         "can_resolve": can(request.user, Can.HANDLE_ALERTS)})
 
+
 @login_required
 @require_GET
 def visit_list(request: HttpRequest) -> HttpResponse:
@@ -69,6 +71,7 @@ def visit_list(request: HttpRequest) -> HttpResponse:
     require_capability(request.user, Can.HANDLE_ALERTS)
     return render(request, "followup/visits.html",
                   {"contacts": selectors.visit_list(request.user)})
+
 
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -98,6 +101,7 @@ def visit_record(request: HttpRequest, contact_id: int) -> HttpResponse:
         return redirect("followup:visits")
     return render(request, "followup/visit.html", {"contact": contact, "form": form})
 
+
 @login_required
 @require_GET
 def resident_record(request: HttpRequest, resident_id: int) -> HttpResponse:
@@ -126,12 +130,14 @@ def resident_record(request: HttpRequest, resident_id: int) -> HttpResponse:
         "resident": resident, "contacts": contacts, "alerts": alerts, "periods": periods,
         "breadcrumbs": area_breadcrumbs(request.user, resident.grid)})
 
+
 def _display(question, value):  # noqa: ANN001, ANN202
     """An answer as the form showed it: option labels rather than their codes."""
     labels = {o.value: o.label for o in question.options}
     if isinstance(value, list):
         return "、".join(labels.get(v, v) for v in value) or _("none")
     return labels.get(value, value) if isinstance(value, str) else value
+
 
 def _known(spec, key: str) -> bool:  # noqa: ANN001
     try:

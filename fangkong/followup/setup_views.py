@@ -37,6 +37,7 @@ def _robot_page(request: HttpRequest, form: RobotForm | None = None) -> HttpResp
         "has_secret": bool(robot and robot.secret_sealed),
         "error_help": robots.robot_error_help(robot.last_error) if robot else ""})
 
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def robot_settings(request: HttpRequest) -> HttpResponse:
@@ -57,6 +58,7 @@ def robot_settings(request: HttpRequest) -> HttpResponse:
             return redirect("followup:robot")
     return _robot_page(request, form)
 
+
 @login_required
 @require_POST
 def robot_test(request: HttpRequest) -> HttpResponse:
@@ -73,6 +75,7 @@ def robot_test(request: HttpRequest) -> HttpResponse:
             messages.error(request, _("The test message did not arrive."))
     return _robot_page(request)
 
+
 def _questionnaires_for(user):  # noqa: ANN001, ANN202
     """The shipped questionnaires and those of the user's area and the areas around it."""
     if not can(user, Can.VIEW_REGISTRY):
@@ -82,11 +85,13 @@ def _questionnaires_for(user):  # noqa: ANN001, ANN202
             | Questionnaire.objects.filter(area__path__in=(user_area(user).ancestor_paths()
                                                            if user_area(user) else [])))
 
+
 def _questionnaire_for_user(user, questionnaire_id: int) -> Questionnaire:  # noqa: ANN001
     found = _questionnaires_for(user).select_related("area").filter(pk=questionnaire_id).first()
     if found is None:
         raise Http404
     return found
+
 
 @login_required
 @require_GET
@@ -97,6 +102,7 @@ def questionnaire_list(request: HttpRequest) -> HttpResponse:
     return render(request, "followup/questionnaires.html", {
         "questionnaires": questionnaires,
         "can_manage": can(request.user, Can.MANAGE_CAMPAIGNS)})
+
 
 @login_required
 @require_GET
@@ -110,6 +116,7 @@ def questionnaire_detail(request: HttpRequest, questionnaire_id: int) -> HttpRes
         "questionnaire": questionnaire, "version": version, "spec": spec,
         "rules": rules_of(version.pk), "versions": list(questionnaire.versions.all()),
         "can_manage": can(request.user, Can.MANAGE_CAMPAIGNS)})
+
 
 @login_required
 @require_http_methods(["GET", "POST"])

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from fangkong.accounts.roles import Can, can
 from fangkong.accounts.scope import area_scope_q, user_area
+from fangkong.audit.services import client_ip
 from fangkong.followup import exports, selectors, services, tables
 from fangkong.followup.channels import registry
 from fangkong.followup.models import Questionnaire
@@ -37,8 +38,6 @@ def require_capability(user, capability: Can) -> None:  # noqa: ANN001
     if not can(user, capability):
         raise PermissionDenied
 
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 @login_required
 @require_GET
@@ -49,16 +48,19 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     return render(request, "followup/campaigns.html", {
         "campaigns": campaigns, "can_manage": can(request.user, Can.MANAGE_CAMPAIGNS)})
 
+
 def _channel_state(channel: str) -> str:
     """"real", "simulated" or "missing" (nothing behind it: its steps are skipped)."""
     if registry.is_real(channel):
         return "real"
     return "simulated" if registry.is_simulated(channel) else "missing"
 
+
 def _questionnaires(user) -> object:  # noqa: ANN001
     areas = Area.objects.filter(area_scope_q(user)) if not user.is_superuser else Area.objects
     return Questionnaire.objects.filter(area__isnull=True) | Questionnaire.objects.filter(
         area__in=areas.all())
+
 
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -99,6 +101,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
         "channel_states": [(label, _channel_state(value)) for value, label
                            in form.fields["step2"].choices if value]})
 
+
 @login_required
 @require_GET
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
@@ -109,6 +112,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "steps": [(s, _channel_state(s["channel"])) for s in campaign.plan],
         "can_manage": can(request.user, Can.MANAGE_CAMPAIGNS)
         and Area.objects.filter(area_scope_q(request.user), pk=campaign.area_id).exists()})
+
 
 @login_required
 @require_POST
@@ -130,6 +134,7 @@ def campaign_run(request: HttpRequest, campaign_id: int, action: str) -> HttpRes
             messages.error(request, message)
     return redirect("followup:campaign", campaign.pk)
 
+
 def _table_area(request: HttpRequest, campaign_area: Area) -> Area:
     """The area a table is shown for: ?area= (inside the user's scope), else the campaign's
     area when the user sees all of it, else the user's own area."""
@@ -141,6 +146,7 @@ def _table_area(request: HttpRequest, campaign_area: Area) -> Area:
             campaign_area.path == home.path or campaign_area.path.startswith(home.path + "."):
         return campaign_area
     return home
+
 
 @login_required
 @require_GET
@@ -158,6 +164,7 @@ def round_table(request: HttpRequest, round_id: int) -> HttpResponse:
     template = ("followup/_round_table.html" if request.headers.get("HX-Request")
                 else "followup/round.html")
     return render(request, template, context)
+
 
 @login_required
 @require_POST
@@ -182,6 +189,7 @@ def round_export(request: HttpRequest, round_id: int) -> HttpResponse:
     return FileResponse(export.file, as_attachment=True, filename=export.filename,
                         content_type=export.content_type)
 
+
 def _day_rounds(campaign, day_text: str | None) -> tuple[date, list]:  # noqa: ANN001
     try:
         day = date.fromisoformat(day_text) if day_text else clock.local_today()
@@ -189,6 +197,7 @@ def _day_rounds(campaign, day_text: str | None) -> tuple[date, list]:  # noqa: A
         day = clock.local_today()
     rounds = [r for r in campaign.rounds.all() if timezone.localdate(r.scheduled_for) == day]
     return day, rounds
+
 
 @login_required
 @require_GET
@@ -204,6 +213,7 @@ def day_table(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "total": total, "drill": area.kind != AreaKind.GRID,
         "previous": day - timedelta(days=1), "next": day + timedelta(days=1),
         "breadcrumbs": area_breadcrumbs(request.user, area)})
+
 
 @login_required
 @require_POST

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fangkong.accounts.roles import Can, can
+from fangkong.audit.services import client_ip
 from fangkong.places.selectors import area_breadcrumbs, household_for_user
 from fangkong.residents.forms import ProxyForm, ResidentForm, apply_errors
 from fangkong.residents.personal import ID_NUMBER, PHONE
@@ -23,10 +24,6 @@ from fangkong.residents.services import (
     resident_reveal,
     resident_update,
 )
-
-
-def _ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 @login_required
@@ -72,7 +69,7 @@ def resident_reveal_view(request: HttpRequest, resident_id: int, what: str) -> H
     resident = resident_for_user(request.user, resident_id)
     if what not in (PHONE, ID_NUMBER):
         raise PermissionDenied
-    value = resident_reveal(by=request.user, resident=resident, what=what, ip=_ip(request))
+    value = resident_reveal(by=request.user, resident=resident, what=what, ip=client_ip(request))
     if request.headers.get("HX-Request"):
         return render(request, "residents/_revealed.html", {"value": value})
     return _detail(request, resident, revealed={what: value})
@@ -89,7 +86,7 @@ def resident_new(request: HttpRequest, household_id: int) -> HttpResponse:
         data = form.to_input(creating=True)
         data.household = household
         try:
-            resident = resident_create(by=request.user, data=data, ip=_ip(request))
+            resident = resident_create(by=request.user, data=data, ip=client_ip(request))
         except ValidationError as exc:
             apply_errors(form, exc.message_dict)
         else:
@@ -118,7 +115,7 @@ def resident_edit(request: HttpRequest, resident_id: int) -> HttpResponse:
         try:
             resident_update(by=request.user, resident=resident,
                             data=form.to_input(creating=False),
-                            version=form.cleaned_data.get("version"), ip=_ip(request))
+                            version=form.cleaned_data.get("version"), ip=client_ip(request))
         except ValidationError as exc:
             apply_errors(form, exc.message_dict)
         else:
@@ -140,7 +137,7 @@ def resident_proxy_add(request: HttpRequest, resident_id: int) -> HttpResponse:
         try:
             proxy_add(by=request.user, resident=resident, name=form.cleaned_data["proxy_name"],
                       relation=form.cleaned_data["proxy_relation"],
-                      phone=form.cleaned_data["proxy_phone"], ip=_ip(request))
+                      phone=form.cleaned_data["proxy_phone"], ip=client_ip(request))
         except ValidationError as exc:
             apply_errors(form, exc.message_dict)
         else:

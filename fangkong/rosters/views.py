@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fangkong.accounts.roles import Can, can
+from fangkong.audit.services import client_ip
 from fangkong.places.selectors import area_for_user
 from fangkong.rosters import exports, services
 from fangkong.rosters.columns import FIELD_BY_KEY
@@ -23,10 +24,6 @@ from fangkong.rosters.selectors import import_for_user, import_problems, imports
 from fangkong.rosters.staging import value_get
 
 PROBLEMS_PER_PAGE = 100
-
-
-def _ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 def _errors(exc: ValidationError) -> list[str]:
@@ -217,7 +214,7 @@ def import_errors(request: HttpRequest, import_id: int) -> HttpResponse:
                                   "few days only); the problems are still listed here."))
         return redirect("rosters:detail", roster_import.pk)
     return _download(exports.error_report(by=request.user, roster_import=roster_import,
-                                          ip=_ip(request)))
+                                          ip=client_ip(request)))
 
 
 @login_required
@@ -242,5 +239,5 @@ def export(request: HttpRequest, area_id: int) -> HttpResponse:
     make = exports.export_residents if data["what"] == "residents" else \
         exports.export_households
     return _download(make(by=request.user, area=area, fmt=data["format"],
-                          full=data["full"], ip=_ip(request)))
+                          full=data["full"], ip=client_ip(request)))
 
