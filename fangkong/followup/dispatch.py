@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from fangkong.followup.answers import contacts_answer, decode_answers, merge, spec_of
+from fangkong.followup.answers import contacts_answer, spec_of
 from fangkong.followup.channels.base import Batch, Result, Subject, Task, masked_name
 from fangkong.followup.channels.registry import transport_for
 from fangkong.followup.channels.web.links import contact_link
@@ -195,7 +195,16 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
                                                 detail="no result from the channel")
             for pk in pks:
                 outcome_of[pk] = result
-        answered: list[tuple[Contact, dict[str, Any], str]] = []
+        given_of: dict[int, dict[str, Any]] = {}
+        for pk, result in outcome_of.items():
+            given = (result.answers if pk == result_leads.get(key_of[pk])
+                     else (result.more_answers or {}).get(pk))
+            if given and pk in held:
+                given_of[pk] = given
+        # The answers first: whether they complete the questionnaire decides where each
+        # contact goes next (a call cut short keeps what it got and is tried again).
+        contacts_answer([(by_pk[pk], given, step.channel) for pk, given in given_of.items()],
+                        now=now, proxied={pk for pk in given_of if by_pk[pk].proxy_index})
         changed: list[Contact] = []
         attempts: list[Attempt] = []
         for pk, result in outcome_of.items():
@@ -206,16 +215,9 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
             attempts.append(Attempt(key=keys[pk], outcome=result.outcome, finished_at=now,
                                     provider_id=result.provider_id[:64],
                                     detail=result.detail[:200]))
-            given = (result.answers if pk == result_leads.get(key_of[pk])
-                     else (result.more_answers or {}).get(pk))
             outcome = result.outcome
-            if given:
-                answered.append((contact, given, step.channel))
-                values = decode_answers(merge(contact, spec, given, step.channel), spec)
-                # Only a complete set of answers ends the round for this resident; a call
-                # cut short keeps what it got and is tried again.
-                outcome = ("answered" if spec.complete(values, channel=step.channel)
-                           else "partial")
+            if pk in given_of:
+                outcome = "answered" if contact.state == ContactState.ANSWERED else "partial"
             elif outcome == "answered":
                 outcome = "partial"  # e.g. a proxy who answered for someone else only
             nxt = after_outcome(plan, step=step_index, tries=contact.tries,
@@ -227,9 +229,6 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
             changed.append(contact)
         _attempts_record(attempts, now)
         _contacts_move(changed)
-        # A complete answer overrides the fallback just scheduled (answered contacts stop).
-        contacts_answer(answered, now=now,
-                        proxied={c.pk for c, _, _ in answered if c.proxy_index})
     return len(changed)
 
 
