@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -186,8 +186,7 @@ def round_export(request: HttpRequest, round_id: int) -> HttpResponse:
         export = exports.export_round_residents(by=request.user, round_=round_, area=area,
                                                 which=data["what"], fmt=data["format"],
                                                 full=data["full"], ip=client_ip(request))
-    return FileResponse(export.file, as_attachment=True, filename=export.filename,
-                        content_type=export.content_type)
+    return export.response()
 
 
 def _day_rounds(campaign, day_text: str | None) -> tuple[date, list]:  # noqa: ANN001
@@ -227,5 +226,4 @@ def day_export(request: HttpRequest, campaign_id: int) -> HttpResponse:
         return redirect(f"{reverse('followup:day', args=[campaign.pk])}?date={day}")
     export = exports.export_round_table(by=request.user, rounds=rounds, area=area,
                                         title_when=f"{day:%Y-%m-%d}", fmt=fmt, ip=client_ip(request))
-    return FileResponse(export.file, as_attachment=True, filename=export.filename,
-                        content_type=export.content_type)
+    return export.response()

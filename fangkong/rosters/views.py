@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -194,11 +194,6 @@ def import_undo(request: HttpRequest, import_id: int) -> HttpResponse:
     return _act(request, import_id, services.roster_import_undo)
 
 
-def _download(export: exports.Export) -> FileResponse:
-    return FileResponse(export.file, as_attachment=True, filename=export.filename,
-                        content_type=export.content_type)
-
-
 @login_required
 @require_GET
 def import_errors(request: HttpRequest, import_id: int) -> HttpResponse:
@@ -213,8 +208,8 @@ def import_errors(request: HttpRequest, import_id: int) -> HttpResponse:
         messages.error(request, _("The uploaded file has been deleted (files are kept for a "
                                   "few days only); the problems are still listed here."))
         return redirect("rosters:detail", roster_import.pk)
-    return _download(exports.error_report(by=request.user, roster_import=roster_import,
-                                          ip=client_ip(request)))
+    return exports.error_report(by=request.user, roster_import=roster_import,
+                                ip=client_ip(request)).response()
 
 
 @login_required
@@ -222,7 +217,7 @@ def import_errors(request: HttpRequest, import_id: int) -> HttpResponse:
 def blank_template(request: HttpRequest) -> HttpResponse:
     if not can(request.user, Can.IMPORT_ROSTER):
         raise PermissionDenied
-    return _download(exports.blank_template(by=request.user))
+    return exports.blank_template(by=request.user).response()
 
 
 @login_required
@@ -238,6 +233,6 @@ def export(request: HttpRequest, area_id: int) -> HttpResponse:
     data = form.cleaned_data
     make = exports.export_residents if data["what"] == "residents" else \
         exports.export_households
-    return _download(make(by=request.user, area=area, fmt=data["format"],
-                          full=data["full"], ip=client_ip(request)))
+    return make(by=request.user, area=area, fmt=data["format"], full=data["full"],
+                ip=client_ip(request)).response()
 

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.http import FileResponse
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -32,6 +33,11 @@ class Export:
     filename: str
     content_type: str
     rows: int
+
+    def response(self) -> FileResponse:
+        """The download the browser saves under the export's file name."""
+        return FileResponse(self.file, as_attachment=True, filename=self.filename,
+                            content_type=self.content_type)
 
 
 def content_type(fmt: str) -> str:
