@@ -151,15 +151,11 @@ def rounds_schedule(*, now: datetime | None = None) -> dict[str, int]:
                             campaign, due)
             due = campaign_next_round(campaign, after=due)
         campaign.next_round_at = due
-        fields = ["next_round_at"]
-        if due is None and not Round.objects.filter(campaign=campaign,
-                                                    status=RoundStatus.OPEN).exists():
-            campaign.status = CampaignStatus.FINISHED
-            fields.append("status")
-        campaign.save(update_fields=fields)
+        campaign.save(update_fields=["next_round_at"])
     for round_ in Round.objects.filter(status=RoundStatus.OPEN, closes_at__lte=now):
         round_close(round_=round_, now=now)
         closed += 1
+    # A campaign with no round left to open is finished once its last round has closed.
     Campaign.objects.filter(status=CampaignStatus.RUNNING, next_round_at__isnull=True).exclude(
         rounds__status=RoundStatus.OPEN).update(status=CampaignStatus.FINISHED)
     return {"opened": opened, "closed": closed}

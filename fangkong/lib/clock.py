@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
@@ -65,5 +65,6 @@ def pinned(moment: datetime) -> Iterator[None]:
             _pinned = before
 
 
-def local_today():  # noqa: ANN201 - a date
+def local_today() -> date:
+    """Today in the installation's time zone, by this clock."""
     return timezone.localdate(now())
