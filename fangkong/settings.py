@@ -208,6 +208,20 @@ SMS_ACCOUNT = env_str("FANGKONG_SMS_ACCOUNT", "")
 SMS_SECRET = env_str("FANGKONG_SMS_SECRET", "")
 SMS_SIGN = env_str("FANGKONG_SMS_SIGN", "")
 SIM_SEED = env_int("FANGKONG_SIM_SEED", 2020)
+# Care for the workers (docs/configuration.md). The shift rota's hard rules, which the
+# workload page also warns by: at most this many working days in a row and hours in a
+# week, at least this many rest days a week and hours between two shifts.
+CARE_MAX_CONSECUTIVE_DAYS = env_int("FANGKONG_CARE_MAX_CONSECUTIVE_DAYS", 6)
+CARE_MAX_WEEKLY_HOURS = env_int("FANGKONG_CARE_MAX_WEEKLY_HOURS", 48)
+CARE_MIN_REST_DAYS_PER_WEEK = env_int("FANGKONG_CARE_MIN_REST_DAYS_PER_WEEK", 1)
+CARE_MIN_REST_HOURS = env_int("FANGKONG_CARE_MIN_REST_HOURS", 11)
+# Seconds the solver may spend on one community's rota (the page waits for it).
+CARE_ROTA_SECONDS = env_int("FANGKONG_CARE_ROTA_SECONDS", 5)
+# A worker is overloaded above these (residents they look after, open alerts, door
+# visits waiting); the community secretary is warned once a day.
+CARE_OVERLOAD_RESIDENTS = env_int("FANGKONG_CARE_OVERLOAD_RESIDENTS", 500)
+CARE_OVERLOAD_ALERTS = env_int("FANGKONG_CARE_OVERLOAD_ALERTS", 20)
+CARE_OVERLOAD_VISITS = env_int("FANGKONG_CARE_OVERLOAD_VISITS", 30)
 # Channels with nothing real behind them (no SMS gateway; robot calls until a telephony
 # channel exists) are simulated only where that is wanted: by default only for the demo's
 # own database (made by `fangkong demo`, which leaves its logins in var/). Anywhere else

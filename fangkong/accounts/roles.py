@@ -25,6 +25,13 @@ class Can(StrEnum):
     # the designation of a street's care officers.
     VIEW_CARE_FIGURES = "view_care_figures"
     DESIGNATE_CARE_OFFICERS = "designate_care_officers"
+    # The A/B shift rota of a community (posts, teams, leave; make, publish; approve swaps,
+    # mark absences). Every staff member sees their own shifts and asks for swaps.
+    MANAGE_ROTA = "manage_rota"
+    # The allowance ledger of an area (read, export for payroll) and its insurance policies.
+    MANAGE_PAY = "manage_pay"
+    # The allowance rules (yuan per day on duty, per role) of a city or district.
+    SET_ALLOWANCES = "set_allowances"
 
 
 ROLE_AREA_KINDS: dict[str, frozenset[str]] = {
@@ -43,17 +50,20 @@ _WORKER = _REGISTRY | {Can.EDIT_RESIDENTS, Can.REVEAL_PHONE, Can.IMPORT_ROSTER,
 # A whole list in clear is far more than one number shown on screen: only the leads who
 # may see full ID numbers may export them, and every such export is audited.
 _LEAD = _WORKER | {Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT, Can.EXPORT_UNMASKED,
-                   Can.MANAGE_CAMPAIGNS, Can.VIEW_CARE_FIGURES}
+                   Can.MANAGE_CAMPAIGNS, Can.VIEW_CARE_FIGURES, Can.MANAGE_ROTA,
+                   Can.MANAGE_PAY}
 
 ROLE_CAPABILITIES: dict[str, frozenset[Can]] = {
     Role.ADMIN: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT,
                                        Can.MANAGE_STAFF, Can.EXPORT_UNMASKED,
                                        Can.MANAGE_CAMPAIGNS, Can.VIEW_CARE_FIGURES,
-                                       Can.DESIGNATE_CARE_OFFICERS}),
+                                       Can.DESIGNATE_CARE_OFFICERS, Can.MANAGE_ROTA,
+                                       Can.MANAGE_PAY, Can.SET_ALLOWANCES}),
     Role.STREET_OFFICER: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.VIEW_AUDIT,
                                                 Can.MANAGE_CAMPAIGNS, Can.HANDLE_ALERTS,
                                                 Can.VIEW_CARE_FIGURES,
-                                                Can.DESIGNATE_CARE_OFFICERS}),
+                                                Can.DESIGNATE_CARE_OFFICERS, Can.MANAGE_ROTA,
+                                                Can.MANAGE_PAY}),
     Role.COMMUNITY_SECRETARY: frozenset(_LEAD | {Can.MANAGE_STAFF}),
     Role.COMMUNITY_WORKER: frozenset(_WORKER),
     Role.GRID_WORKER: frozenset(_WORKER),

@@ -33,6 +33,9 @@ class AuditAction(models.TextChoices):
     ROBOT_CHANGE = "robot_change", _("Set up a group robot")
     DIFFICULTY_VIEW = "difficulty_view", _("Read a confidential difficulty of a worker")
     CARE_OFFICER_CHANGE = "care_officer_change", _("Designated or removed a care officer")
+    ROTA_CHANGE = "rota_change", _("Published a shift rota or decided a swap")
+    ALLOWANCE_RULE_CHANGE = "allowance_rule", _("Added or ended an allowance rule")
+    INSURANCE_CHANGE = "insurance_change", _("Recorded an insurance policy")
 
 
 class AuditEvent(models.Model):

@@ -225,19 +225,65 @@ class Conflict:
         return f"{head} {why}"
 
     def _rule_words(self, rule: Rule) -> str:
-        r = self.rules
-        words = {
-            Rule.SAME_DAY: _("already on another shift that day"),
-            Rule.REST_HOURS: _("less than %(hours)d hours of rest from an adjacent shift")
-            % {"hours": r.min_rest_hours},
-            Rule.WEEKLY_HOURS: _("would work more than %(hours)d hours that week")
-            % {"hours": r.max_weekly_hours},
-            Rule.CONSECUTIVE: _("would work more than %(days)d days in a row")
-            % {"days": r.max_consecutive_days},
-            Rule.REST_DAYS: _("would lose their %(days)d rest day(s) that week")
-            % {"days": r.min_rest_days_per_week},
-        }
-        return words[rule]
+        return rule_words(rule, self.rules)
+
+
+def rule_words(rule: Rule, r: Rules) -> str:
+    """What a broken rule means, for the secretary and the worker (translated)."""
+    words = {
+        Rule.SAME_DAY: _("already on another shift that day"),
+        Rule.REST_HOURS: _("less than %(hours)d hours of rest from an adjacent shift")
+        % {"hours": r.min_rest_hours},
+        Rule.WEEKLY_HOURS: _("would work more than %(hours)d hours that week")
+        % {"hours": r.max_weekly_hours},
+        Rule.CONSECUTIVE: _("would work more than %(days)d days in a row")
+        % {"days": r.max_consecutive_days},
+        Rule.REST_DAYS: _("would lose their %(days)d rest day(s) that week")
+        % {"days": r.min_rest_days_per_week},
+    }
+    return words[rule]
+
+
+def rules_broken(rules: Rules, *, first_day: date, days: int,
+                 shifts: list[tuple[date, Shift]]) -> set[Rule]:
+    """The hard rules one person's shifts break within a rota of `days` days from
+    `first_day` (weeks are 7-day blocks from it, as the solvers count them). Used to check
+    a change to a made rota (a swap) with the solvers' own rules. Shifts outside the rota's
+    days are ignored."""
+    broken: set[Rule] = set()
+    spans: list[tuple[int, int]] = []
+    by_day: dict[int, int] = defaultdict(int)
+    weeks = math.ceil(days / 7)
+    week_hours = [0] * weeks
+    week_days: list[set[int]] = [set() for _ in range(weeks)]
+    for day, shift in shifts:
+        d = (day - first_day).days
+        if not 0 <= d < days:
+            continue
+        by_day[d] += 1
+        spans.append(shift.span(d))
+        week_hours[d // 7] += shift.hours
+        week_days[d // 7].add(d)
+    if any(n > 1 for n in by_day.values()):
+        broken.add(Rule.SAME_DAY)
+    spans.sort()
+    if any(b[0] - a[1] < rules.min_rest_hours for a, b in zip(spans, spans[1:], strict=False)):
+        broken.add(Rule.REST_HOURS)
+    if any(h > rules.max_weekly_hours for h in week_hours):
+        broken.add(Rule.WEEKLY_HOURS)
+    run = longest = 0
+    for d in range(days):
+        run = run + 1 if d in by_day else 0
+        longest = max(longest, run)
+    if longest > rules.max_consecutive_days:
+        broken.add(Rule.CONSECUTIVE)
+    for w in range(weeks):
+        length = min(7, days - 7 * w)
+        needed = (rules.min_rest_days_per_week if length == 7
+                  else rules.min_rest_days_per_week * length // 7)
+        if len(week_days[w]) > length - needed:
+            broken.add(Rule.REST_DAYS)
+    return broken
 
 
 @dataclass

@@ -17,6 +17,7 @@ from fangkong.audit.services import client_ip
 from fangkong.care import selectors, services
 from fangkong.care.forms import AssignForm, DesignateForm, FileForm, RateForm, ResolveForm
 from fangkong.care.models import CareOfficer, DifficultyStatus
+from fangkong.care.workload import open_warnings_for
 from fangkong.lib import clock
 from fangkong.residents.forms import apply_errors
 
@@ -54,7 +55,8 @@ def mine(request: HttpRequest) -> HttpResponse:
 def inbox(request: HttpRequest) -> HttpResponse:
     """The pending difficulties the user may act on, the earliest deadline first."""
     return render(request, "care/inbox.html", {
-        "difficulties": _mark_overdue(selectors.difficulties_to_handle(request.user))})
+        "difficulties": _mark_overdue(selectors.difficulties_to_handle(request.user)),
+        "overloaded": open_warnings_for(request.user).count()})
 
 
 @login_required

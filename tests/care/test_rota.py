@@ -26,6 +26,7 @@ from fangkong.care.rota import (
     Staff,
     Team,
     rota_solve,
+    rules_broken,
 )
 from fangkong.synth.rota import START, street
 
@@ -269,3 +270,39 @@ def test_every_returned_assignment_keeps_the_hard_rules(case):
         for conflict in rota.conflicts:
             assert conflict.message
             assert conflict.reason != Reason.NOT_FOUND or not force_greedy
+
+
+# rules_broken: the check of a changed rota (a swap) --------------------------------------
+
+DAY = Shift("day", 8, 16)
+NIGHT = Shift("night", 0, 8)
+EVENING = Shift("evening", 16, 24)
+
+
+def _on(*days_and_shifts: tuple[int, Shift]) -> list:
+    return [(START + timedelta(days=d), s) for d, s in days_and_shifts]
+
+
+def test_rules_broken_is_empty_for_a_kind_week():
+    shifts = _on((0, DAY), (1, DAY), (3, EVENING), (5, DAY))
+    assert rules_broken(Rules(), first_day=START, days=7, shifts=shifts) == set()
+
+
+@pytest.mark.parametrize(("shifts", "rule"), [
+    (_on((0, NIGHT), (0, DAY)), Rule.SAME_DAY),
+    (_on((0, EVENING), (1, DAY)), Rule.REST_HOURS),  # ends 24:00, next starts 8:00
+    (_on(*[(d, DAY) for d in range(7)]), Rule.CONSECUTIVE),
+    (_on(*[(d, DAY) for d in range(6)]), Rule.REST_DAYS),
+])
+def test_rules_broken_names_the_rule(shifts, rule):  # noqa: ANN001
+    rules = Rules(max_consecutive_days=6, min_rest_days_per_week=2)
+    assert rule in rules_broken(rules, first_day=START, days=7, shifts=shifts)
+
+
+def test_rules_broken_counts_weekly_hours_per_block_and_ignores_days_outside():
+    rules = Rules(max_weekly_hours=24, min_rest_days_per_week=0, min_rest_hours=0)
+    four = _on((0, DAY), (1, DAY), (2, DAY), (3, DAY))
+    assert rules_broken(rules, first_day=START, days=14, shifts=four) == {Rule.WEEKLY_HOURS}
+    # Two shifts in each of two weeks keep the limit; a shift before the rota is not seen.
+    split = _on((5, DAY), (6, DAY), (7, DAY), (8, DAY), (-1, DAY))
+    assert rules_broken(rules, first_day=START, days=14, shifts=split) == set()

@@ -85,3 +85,19 @@ def test_designation_pages_are_closed_to_other_roles(city, street_officer):
         assert client.get(url).status_code == 404, name
     assert make_client(city.persona("grid_worker")).get(
         reverse("care:officers")).status_code == 403
+
+
+def test_the_secretarys_inbox_says_how_many_staff_are_overloaded(community_secretary,
+                                                                grid_worker, street_officer):
+    from datetime import date
+
+    from fangkong.care.models import OverloadWarning
+
+    OverloadWarning.objects.create(user=grid_worker, community=community_secretary.area,
+                                   on_day=date(2026, 12, 1), reasons=[])
+    workload = reverse("care:workload", args=[community_secretary.area_id])
+    assert workload in make_client(community_secretary).get(
+        reverse("care:inbox")).content.decode()
+    # Only the community's secretary is warned.
+    assert workload not in make_client(street_officer).get(
+        reverse("care:inbox")).content.decode()

@@ -36,7 +36,22 @@ from fangkong.accounts.services import api_token_create
 from fangkong.api.router import api
 from fangkong.audit.models import AuditAction, AuditEvent
 from fangkong.audit.services import audit_record
-from fangkong.care.models import CareOfficer, Difficulty, DifficultyEvent
+from fangkong.care.models import (
+    AllowanceRule,
+    CareOfficer,
+    DayOff,
+    Difficulty,
+    DifficultyEvent,
+    InsurancePolicy,
+    OverloadWarning,
+    PlanStatus,
+    Post,
+    PostShift,
+    RotaMember,
+    RotaPlan,
+    ShiftAssignment,
+    ShiftSwap,
+)
 from fangkong.care.services import difficulty_file
 from fangkong.followup.models import (
     Alert,
@@ -172,6 +187,19 @@ PAGES: dict[str, Page] = {
     "care:area": Page(GET, {"area_id": "area"}),
     "care:officers": Page(GET, needs=Can.DESIGNATE_CARE_OFFICERS),
     "care:street_officers": Page(GET_POST, {"street_id": "area"}, form="care_officer"),
+    "care:my_shifts": Page(GET),
+    "care:swap_ask": Page(GET_POST, {"assignment_id": "assignment"}, form="swap_ask"),
+    "care:swap": Page(GET_POST, {"swap_id": "swap"}, form="swap_decide"),
+    "care:rota_communities": Page(GET, needs=Can.MANAGE_ROTA),
+    "care:rota": Page(GET_POST, {"area_id": "area"}, form="rota_make"),
+    "care:rota_setup": Page(GET_POST, {"area_id": "area"}, form="rota_setup"),
+    "care:plan": Page(GET_POST, {"plan_id": "plan"}, form="plan_publish"),
+    "care:workload": Page(GET_POST, {"area_id": "area"}),
+    "care:allowance_rules": Page(GET_POST, needs=Can.SET_ALLOWANCES, form="allowance_rule",
+                                 form_objects={"area": "area"}),
+    "care:ledger": Page(GET_POST, {"area_id": "area"}, form="ledger_export"),
+    "care:my_insurance": Page(GET),
+    "care:insurance": Page(GET_POST, {"area_id": "area"}, form="insurance"),
     "healthz": Page(GET, public=True),
 }
 
@@ -212,6 +240,9 @@ class World:
     followup: dict[int, tuple[Alert, Contact]]
     # grid id -> difficulties filed by a grid worker there: a plain and a confidential one.
     care: dict[int, list[Difficulty]]
+    # grid id -> the rota of its community: a draft plan, a published shift of a worker
+    # there and a swap of it that the colleague agreed to.
+    rota: dict[int, tuple[RotaPlan, ShiftAssignment, ShiftSwap]]
 
     def outside(self, caller: str) -> dict[str, list[Any]]:
         """Objects outside the caller's area: residents, households, buildings and roster
@@ -255,6 +286,9 @@ class World:
             "questionnaire": [c.version.questionnaire for c in campaigns],
             "period": [IsolationPeriod.objects.get(resident=r) for r in residents],
             "difficulty": [d for g in picked for d in self.care[g.pk]],
+            "plan": list({self.rota[g.pk][0] for g in picked}),
+            "assignment": list({self.rota[g.pk][1] for g in picked}),
+            "swap": list({self.rota[g.pk][2] for g in picked}),
         }
 
 
@@ -293,8 +327,49 @@ def _build_world() -> World:
     imports = {pk: _make_imports(root, resident.grid) for pk, resident in residents.items()}
     followup = _make_followup(root, residents)
     care = {pk: _make_difficulties(resident.grid) for pk, resident in residents.items()}
+    rota = _make_rota(root, residents)
     return World(root=root, district_grid=grid, residents=residents, imports=imports,
-                 followup=followup, care=care)
+                 followup=followup, care=care, rota=rota)
+
+
+def _make_rota(root: User, residents: dict[int, Resident]) -> dict[
+        int, tuple[RotaPlan, ShiftAssignment, ShiftSwap]]:
+    """Per community: a post with a shift, two workers on its rota, a published plan with
+    a shift of each tomorrow, a swap of the first agreed to, and a draft plan."""
+    now = timezone.now()
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    made: dict[int, tuple[RotaPlan, ShiftAssignment, ShiftSwap]] = {}
+    by_community: dict[int, tuple[RotaPlan, ShiftAssignment, ShiftSwap]] = {}
+    for grid_id, resident in residents.items():
+        community = resident.community
+        if community.pk not in by_community:
+            post = Post.objects.create(community=community, name="越界岗", kind="gate")
+            shift = PostShift.objects.create(post=post, name="白班", start_hour=8, end_hour=16)
+            workers = [User.objects.create(username=f"perm_rota_{community.pk}_{n}",
+                                           role=Role.COMMUNITY_WORKER, area=community)
+                       for n in range(2)]
+            for n, worker in enumerate(workers):
+                member = RotaMember.objects.create(user=worker, community=community,
+                                                   team="AB"[n])
+                DayOff.objects.create(member=member, first_day=tomorrow + timedelta(days=9),
+                                      last_day=tomorrow + timedelta(days=9))
+            published = RotaPlan.objects.create(
+                community=community, first_day=tomorrow, days=7, method="greedy", seconds=0,
+                status=PlanStatus.PUBLISHED, created_at=now, published_at=now)
+            starts = now + timedelta(days=1)
+            assignments = [ShiftAssignment.objects.create(
+                plan=published, community=community, user=worker, shift=shift,
+                day=tomorrow + timedelta(days=n), starts_at=starts + timedelta(days=n),
+                ends_at=starts + timedelta(days=n, hours=8), hours=8)
+                for n, worker in enumerate(workers)]
+            swap = ShiftSwap.objects.create(community=community, shift=assignments[0],
+                                            asked_by=workers[0], colleague=workers[1],
+                                            status="agreed", asked_at=now)
+            draft = RotaPlan.objects.create(community=community, first_day=tomorrow, days=7,
+                                            method="greedy", seconds=0, created_at=now)
+            by_community[community.pk] = (draft, assignments[0], swap)
+        made[grid_id] = by_community[community.pk]
+    return made
 
 
 def _make_difficulties(grid: Area) -> list[Difficulty]:
@@ -416,9 +491,19 @@ def _state(residents: list[Resident]) -> tuple:
                 "pk", "status", "level", "assigned_to_id", "rating", "resolution")),
             DifficultyEvent.objects.count(),
             list(CareOfficer.objects.order_by("pk").values_list("pk", "user_id", "street_id")))
+    rota = (list(RotaPlan.objects.order_by("pk").values_list("pk", "status")),
+            list(ShiftAssignment.objects.order_by("pk").values_list(
+                "pk", "user_id", "attendance")),
+            list(ShiftSwap.objects.order_by("pk").values_list("pk", "status")),
+            list(Post.objects.order_by("pk").values_list("pk", "active")),
+            PostShift.objects.count(),
+            list(RotaMember.objects.order_by("pk").values_list("pk", "team", "kind", "active")),
+            DayOff.objects.count(), OverloadWarning.objects.filter(noted_at=None).count(),
+            list(AllowanceRule.objects.order_by("pk").values_list("pk", "valid_to")),
+            InsurancePolicy.objects.count())
     return (AuditEvent.objects.count(), Resident.objects.count(), Proxy.objects.count(),
             Household.objects.count(), rows, imports, jobs, ImportTemplate.objects.count(),
-            ImportBlob.objects.count(), followup, care)
+            ImportBlob.objects.count(), followup, care, rota)
 
 
 def _client(caller: str) -> Client:
@@ -467,6 +552,25 @@ def _form(kind: str | None, objects: dict[str, Any]) -> dict[str, Any]:
         return {"do": "resolve", "resolution": "越界"}
     if kind == "care_officer":
         return {"do": "add", "user": User.objects.get(username="perm_root").pk}
+    if kind == "swap_ask":
+        return {"colleague": User.objects.get(username="perm_root").pk, "note": "越界"}
+    if kind == "swap_decide":
+        return {"do": "approve"}
+    if kind == "rota_make":
+        return {"do": "make", "first_day": (timezone.localdate() + timedelta(days=1))
+                .isoformat(), "weeks": 1, "ab_mode": "off", "ab_block_days": 1}
+    if kind == "rota_setup":
+        return {"do": "post_add", "post-name": "越界岗2", "post-kind": "gate"}
+    if kind == "plan_publish":
+        return {"do": "publish"}
+    if kind == "allowance_rule":
+        return {"area": objects["area"].pk, "amount": "100", "valid_from": "2026-12-01"}
+    if kind == "ledger_export":
+        return {"month": "2026-11", "format": "csv"}
+    if kind == "insurance":
+        return {"user": User.objects.get(username="perm_root").pk, "kind": "accident",
+                "insurer": "越界", "policy_number": "X1", "covers_from": "2026-01-01",
+                "covers_to": "2026-12-31"}
     return {}
 
 
@@ -476,7 +580,8 @@ def _hrefs_to(objects: dict[str, list[Any]]) -> list[str]:
              "import": "rosters:detail", "alert": "followup:alert",
              "contact": "followup:visit", "campaign": "followup:campaign",
              "round": "followup:round", "period": "isolation:period",
-             "questionnaire": "followup:questionnaire", "difficulty": "care:difficulty"}
+             "questionnaire": "followup:questionnaire", "difficulty": "care:difficulty",
+             "plan": "care:plan", "assignment": "care:swap_ask", "swap": "care:swap"}
     return [f'href="{reverse(names[kind], args=[obj.pk])}"'
             for kind, objs in objects.items() for obj in objs]
 

@@ -7,9 +7,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
 
+from fangkong.accounts.models import User
 from fangkong.followup.simulate import demo_followup
 from fangkong.places.models import Area
 from fangkong.synth.demo import DEMO_SPEC, DEMO_STAFF, demo_logins, demo_staff_create
+from fangkong.synth.demo_care import demo_care_create
 from fangkong.synth.load import load_city
 
 ROLE_NAMES = {"root": "超级管理员 (superuser, /admin/)"}
@@ -44,6 +46,13 @@ class Command(BaseCommand):
             err.write(f"loaded {report.residents:,} residents in {report.households:,} "
                       f"households, {report.grids} grids, in {report.seconds:.1f} s")
             demo_staff_create()
+            err.write("making the shift rota of the first community ...")
+            care = demo_care_create(
+                secretary=User.objects.get(username="secretary"),
+                staff=list(User.objects.filter(username__in=["worker", "grid"])
+                           .order_by("username")))
+            err.write(f"{care.community}: {care.staff} staff on the rota, "
+                      f"{care.shifts_worked} shifts worked, {care.shifts_ahead} ahead")
             err.write("running the follow-up campaigns over the last day (simulated) ...")
             report = demo_followup(days=1, progress=progress)
             sys.stderr.write("\n")
