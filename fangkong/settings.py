@@ -217,6 +217,8 @@ CARE_MIN_REST_DAYS_PER_WEEK = env_int("FANGKONG_CARE_MIN_REST_DAYS_PER_WEEK", 1)
 CARE_MIN_REST_HOURS = env_int("FANGKONG_CARE_MIN_REST_HOURS", 11)
 # Seconds the solver may spend on one community's rota (the page waits for it).
 CARE_ROTA_SECONDS = env_int("FANGKONG_CARE_ROTA_SECONDS", 5)
+# ... and on the rotas of all communities of a street at once (shared among them).
+CARE_AREA_ROTA_SECONDS = env_int("FANGKONG_CARE_AREA_ROTA_SECONDS", 8)
 # A worker is overloaded above these (residents they look after, open alerts, door
 # visits waiting); the community secretary is warned once a day.
 CARE_OVERLOAD_RESIDENTS = env_int("FANGKONG_CARE_OVERLOAD_RESIDENTS", 500)

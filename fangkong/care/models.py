@@ -467,7 +467,8 @@ class AllowanceRule(models.Model):
     """An allowance per day on duty for the staff of an area (a city, district, street or
     community) with a role and/or kind (blank = any), from `valid_from` until `valid_to`
     (inclusive; empty = open). For a day, the rule of the deepest area wins, then the
-    most specific (role and kind over role over kind over any)."""
+    most specific (role and kind over role over kind over any); a withdrawn rule pays
+    nothing."""
 
     area = models.ForeignKey(Area, on_delete=models.PROTECT, related_name="+",
                              verbose_name=_("area"))
@@ -481,6 +482,12 @@ class AllowanceRule(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
                                    null=True, related_name="+")
     created_at = models.DateTimeField()
+    # A rule typed wrong is withdrawn, never deleted: it then pays nothing, past days
+    # included, and stays on record with who withdrew it, when and why.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                     null=True, blank=True, related_name="+")
+    withdrawn_reason = models.CharField(_("why withdrawn"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("allowance rule")
@@ -492,6 +499,9 @@ class AllowanceRule(models.Model):
             models.CheckConstraint(condition=Q(valid_to__isnull=True)
                                    | Q(valid_to__gte=models.F("valid_from")),
                                    name="allowance_dates_in_order"),
+            models.CheckConstraint(condition=Q(withdrawn_at__isnull=True)
+                                   | ~Q(withdrawn_reason=""),
+                                   name="allowance_withdrawn_with_reason"),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,5 @@
 """Forms of the allowance and insurance pages. They parse what was typed; the rules (ranges,
-overlaps, duplicates) are the services' (fangkong.care.pay)."""
+overlaps, duplicates) are the services' (fangkong.care.allowances, ledger, insurance)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from fangkong.accounts.models import Role, User
+from fangkong.care.insurance import MAX_INSURER, MAX_POLICY_NUMBER
+from fangkong.care.ledger import parse_month
 from fangkong.care.models import InsuranceKind, MemberKind
-from fangkong.care.pay import MAX_INSURER, MAX_POLICY_NUMBER, parse_month
 from fangkong.lib.spreadsheets.exports import FORMATS
 from fangkong.places.models import Area
 
@@ -49,6 +50,11 @@ class RuleForm(forms.Form):
 
 class EndRuleForm(forms.Form):
     valid_to = forms.DateField(label=_("Last day"), widget=_date_input())
+
+
+class WithdrawRuleForm(forms.Form):
+    # Not required here: the service says what a missing or bad reason lacks.
+    reason = forms.CharField(label=_("Why withdraw it"), required=False)
 
 
 class LedgerExportForm(forms.Form):

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from fangkong.accounts.models import User
@@ -45,6 +45,27 @@ def communities_for_rota(user) -> list[Area]:  # noqa: ANN001
         return []
     return list(Area.objects.filter(area_scope_q(user), kind=AreaKind.COMMUNITY)
                 .order_by("path"))
+
+
+def communities_overview(user) -> list[Area]:  # noqa: ANN001
+    """The communities whose rota the user manages, each with `n_staff` and `n_posts` (active)
+    and `latest` (its newest plan not discarded, or None): three queries."""
+    if not can(user, Can.MANAGE_ROTA):
+        return []
+    areas = list(Area.objects.filter(area_scope_q(user), kind=AreaKind.COMMUNITY)
+                 .annotate(n_staff=Count("rota_members", filter=Q(rota_members__active=True),
+                                       distinct=True),
+                           n_posts=Count("rota_posts", filter=Q(rota_posts__active=True),
+                                       distinct=True))
+                 .order_by("path"))
+    latest: dict[int, RotaPlan] = {}
+    for plan in (RotaPlan.objects.filter(community__in=[a.pk for a in areas])
+                 .exclude(status=PlanStatus.DISCARDED).order_by("community_id", "-created_at",
+                                                                "-pk")):
+        latest.setdefault(plan.community_id, plan)
+    for area in areas:
+        area.latest = latest.get(area.pk)
+    return areas
 
 
 def community_for_rota(user, area_id: int) -> Area:  # noqa: ANN001

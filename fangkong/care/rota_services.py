@@ -11,6 +11,8 @@ when it is asked for and again when it is approved.
 
 from __future__ import annotations
 
+import time as time_module
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
@@ -39,7 +41,7 @@ from fangkong.care.models import (
     SwapStatus,
     Team,
 )
-from fangkong.care.rota_selectors import may_manage
+from fangkong.care.rota_selectors import communities_for_rota, may_manage
 from fangkong.lib import clock
 from fangkong.lib.text import find_unsafe_char
 from fangkong.places.models import Area, AreaKind
@@ -48,15 +50,17 @@ MAX_ROTA_DAYS = 42  # six weeks ahead
 MAX_DAY_OFF_DAYS = 92
 
 
-def rota_rules(*, ab_mode: str = "prefer", ab_block_days: int = 1) -> rota.Rules:
+def rota_rules(*, ab_mode: str = "prefer", ab_block_days: int = 1,
+               time_limit_s: float | None = None) -> rota.Rules:
     """The hard rules from the settings, with a plan's A/B alternation."""
+    if time_limit_s is None:
+        time_limit_s = float(settings.CARE_ROTA_SECONDS)
     return rota.Rules(
         max_consecutive_days=settings.CARE_MAX_CONSECUTIVE_DAYS,
         max_weekly_hours=settings.CARE_MAX_WEEKLY_HOURS,
         min_rest_days_per_week=settings.CARE_MIN_REST_DAYS_PER_WEEK,
         min_rest_hours=settings.CARE_MIN_REST_HOURS,
-        ab_mode=ab_mode, ab_block_days=ab_block_days,
-        time_limit_s=float(settings.CARE_ROTA_SECONDS), workers=2)
+        ab_mode=ab_mode, ab_block_days=ab_block_days, time_limit_s=time_limit_s, workers=2)
 
 
 def _text(value: str, *, field: str, limit: int, required: bool = False) -> str:
@@ -256,10 +260,12 @@ def rota_problem(*, community: Area, first_day: date, days: int,
 
 
 def rota_plan_make(*, community: Area, first_day: date, days: int, ab_mode: str,
-                   ab_block_days: int, by: User) -> RotaPlan:
+                   ab_block_days: int, by: User, time_limit_s: float | None = None,
+                   force_greedy: bool = False) -> RotaPlan:
     """Solve the community's rota for `days` days from `first_day` and keep it as a
     draft, with every shift left short explained. Solving happens outside the
-    transaction (it takes up to CARE_ROTA_SECONDS)."""
+    transaction (it takes up to `time_limit_s`, by default CARE_ROTA_SECONDS);
+    `force_greedy` skips CP-SAT (the benchmark's floor)."""
     _require_manager(by, community.pk)
     today = clock.local_today()
     errors: dict[str, list[str]] = {}
@@ -273,7 +279,8 @@ def rota_plan_make(*, community: Area, first_day: date, days: int, ab_mode: str,
         errors["ab_block_days"] = [_("From 1 to 7 days.")]
     if errors:
         raise ValidationError(errors)
-    rules = rota_rules(ab_mode=ab_mode, ab_block_days=ab_block_days)
+    rules = rota_rules(ab_mode=ab_mode, ab_block_days=ab_block_days,
+                       time_limit_s=time_limit_s)
     problem, by_key = rota_problem(community=community, first_day=first_day, days=days,
                                    rules=rules)
     if not problem.posts:
@@ -283,7 +290,7 @@ def rota_plan_make(*, community: Area, first_day: date, days: int, ab_mode: str,
     if not problem.staff:
         raise ValidationError({"first_day": [_(
             "Nobody is on this community's rota yet: add staff under “Posts and staff”.")]})
-    result = rota.rota_solve(problem)
+    result = rota.rota_solve(problem, force_greedy=force_greedy)
     with transaction.atomic():
         plan = RotaPlan.objects.create(
             community=community, first_day=first_day, days=days, ab_mode=ab_mode,
@@ -303,6 +310,48 @@ def rota_plan_make(*, community: Area, first_day: date, days: int, ab_mode: str,
                 hours=a.hours, call_in=a.call_in))
         ShiftAssignment.objects.bulk_create(rows, batch_size=500)
     return plan
+
+
+@dataclass
+class AreaRotas:
+    """Drafts made for the communities of an area, and the communities skipped (why)."""
+
+    plans: list[RotaPlan]
+    skipped: list[tuple[Area, str]]
+    seconds: float
+
+    @property
+    def uncovered(self) -> int:
+        return sum(p.uncovered for p in self.plans)
+
+
+def rota_plans_make_area(*, area: Area, first_day: date, days: int, ab_mode: str,
+                         ab_block_days: int, by: User, seconds: float | None = None,
+                         force_greedy: bool = False) -> AreaRotas:
+    """Draft rotas for every community of a street (or district) the user manages that has
+    posts and staff, sharing `seconds` (by default CARE_AREA_ROTA_SECONDS) among them,
+    each community at most CARE_ROTA_SECONDS. A community without posts or staff is
+    skipped with the reason; bad dates refuse the whole request."""
+    started = time_module.perf_counter()
+    communities = [c for c in communities_for_rota(by)
+                   if c.pk == area.pk or c.path.startswith(area.path + ".")]
+    ready = set(Post.objects.filter(community__in=communities, active=True,
+                                    shifts__isnull=False).values_list("community_id",
+                                                                      flat=True))
+    staffed = set(RotaMember.objects.filter(community__in=communities, active=True)
+                  .values_list("community_id", flat=True))
+    skipped = [(c, _("no post with shifts") if c.pk not in ready else _("nobody on the rota"))
+               for c in communities if c.pk not in ready or c.pk not in staffed]
+    todo = [c for c in communities if c.pk in ready and c.pk in staffed]
+    total = float(settings.CARE_AREA_ROTA_SECONDS if seconds is None else seconds)
+    share = min(float(settings.CARE_ROTA_SECONDS), total / max(len(todo), 1))
+    plans = []
+    for community in todo:
+        plans.append(rota_plan_make(community=community, first_day=first_day, days=days,
+                                    ab_mode=ab_mode, ab_block_days=ab_block_days, by=by,
+                                    time_limit_s=share, force_greedy=force_greedy))
+    return AreaRotas(plans=plans, skipped=skipped,
+                     seconds=time_module.perf_counter() - started)
 
 
 @transaction.atomic

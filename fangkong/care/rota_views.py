@@ -121,12 +121,34 @@ def swap_detail(request: HttpRequest, swap_id: int) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def communities(request: HttpRequest) -> HttpResponse:
-    areas = selectors.communities_for_rota(request.user)
+    """The communities of a street or district with the state of their rotas, and the
+    form to make drafts for all of them at once."""
+    areas = selectors.communities_overview(request.user)
     if not areas and not request.user.is_superuser:
         raise PermissionDenied
-    return render(request, "care/rota_communities.html", {"communities": areas})
+    form = PlanForm(request.POST or None)
+    if request.method == "POST" and form.is_valid() and request.user.area is not None:
+        data = form.cleaned_data
+        try:
+            made = services.rota_plans_make_area(
+                area=request.user.area, first_day=data["first_day"], days=7 * data["weeks"],
+                ab_mode=data["ab_mode"], ab_block_days=data["ab_block_days"],
+                by=request.user)
+        except ValidationError as exc:
+            apply_errors(form, exc.message_dict)
+        else:
+            messages.success(request, _(
+                "Drafts made for %(n)d communities in %(seconds).1f s, %(short)d person-shifts "
+                "left short: open each to check and publish it.") % {
+                "n": len(made.plans), "seconds": made.seconds, "short": made.uncovered})
+            for community, why in made.skipped:
+                messages.warning(request, _("%(community)s skipped: %(why)s.") % {
+                    "community": community.name, "why": why})
+            return redirect("care:rota_communities")
+    return render(request, "care/rota_communities.html", {"communities": areas,
+                                                          "form": form})
 
 
 @login_required

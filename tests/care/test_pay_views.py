@@ -17,10 +17,10 @@ from django.urls import reverse
 
 from fangkong.accounts.models import Role
 from fangkong.audit.models import AuditAction, AuditEvent
+from fangkong.care.insurance import insurance_policy_record
 from fangkong.care.models import AllowanceRule, InsuranceKind, InsurancePolicy, MemberKind
-from fangkong.care.pay import insurance_policy_record
 from fangkong.places.models import AreaKind
-from tests.care.test_pay import Rota, nov, saved_rule, staff
+from tests.care.pay_fixtures import Rota, nov, saved_rule, staff
 from tests.views.clients import make_client
 
 
@@ -92,6 +92,55 @@ def test_a_rule_outside_the_administrators_area_cannot_be_ended(admin_user, city
     # The admin still sees the city's rule as one that applies to their district.
     page = make_client(admin_user).get(reverse("care:allowance_rules")).content.decode()
     assert "60.00" in page
+
+
+def test_administrator_withdraws_a_rule_typed_wrong_and_adds_the_corrected_one(admin_user,
+                                                                               city):
+    client = english_client(admin_user)
+    url = reverse("care:allowance_rules")
+    street = city.areas(AreaKind.STREET)[0]
+    typo = saved_rule(street, "1234.56", valid_from=nov(1))
+    page = client.get(url).content.decode()
+    assert 'name="do" value="withdraw"' in page and 'name="do" value="end"' in page
+    # A reason is needed; nothing changes without one.
+    response = client.post(url, {"do": "withdraw", "rule": typo.pk, "reason": " "},
+                           follow=True)
+    assert "Say why the rule is withdrawn" in response.content.decode()
+    typo.refresh_from_db()
+    assert typo.withdrawn_at is None
+    response = client.post(url, {"do": "withdraw", "rule": typo.pk,
+                                 "reason": "amount typed wrong"})
+    assert response.status_code == 302
+    typo.refresh_from_db()
+    assert (typo.withdrawn_by, typo.withdrawn_reason) == (admin_user, "amount typed wrong")
+    # Listed apart, struck through, with who, when and why; no longer to end or withdraw.
+    response = client.get(url)
+    assert response.context["book"].withdrawn == [typo]
+    assert response.context["book"].current == []
+    page = response.content.decode()
+    assert "<del>" in page and "1234.56" in page
+    assert "Withdrawn 2026-12-01 09:00 by Admin: amount typed wrong" in page
+    assert f'name="rule" value="{typo.pk}"' not in page
+    response = client.post(url, {"do": "withdraw", "rule": typo.pk, "reason": "again"},
+                           follow=True)
+    assert "already withdrawn on 2026-12-01 by Admin" in response.content.decode()
+    # The corrected rule takes the same days.
+    form = {"do": "add", "area": street.pk, "role": "", "member_kind": "", "amount": "123.45",
+            "valid_from": "2026-11-01", "valid_to": ""}
+    assert client.post(url, form).status_code == 302
+    assert AllowanceRule.objects.filter(withdrawn_at__isnull=True).get().amount == Decimal(
+        "123.45")
+    assert AuditEvent.objects.filter(action=AuditAction.ALLOWANCE_RULE_CHANGE).count() == 2
+
+
+def test_a_rule_outside_the_administrators_area_cannot_be_withdrawn(admin_user, city):
+    outside = saved_rule(city.root, "60")  # the city is above the admin's district
+    response = make_client(admin_user).post(reverse("care:allowance_rules"), {
+        "do": "withdraw", "rule": outside.pk, "reason": "typo"})
+    assert response.status_code == 404
+    outside.refresh_from_db()
+    assert (outside.withdrawn_at, outside.withdrawn_reason) == (None, "")
+    assert not AuditEvent.objects.filter(action=AuditAction.ALLOWANCE_RULE_CHANGE).exists()
 
 
 # --- The ledger -----------------------------------------------------------------------------

@@ -367,3 +367,24 @@ def test_a_started_shift_cannot_be_swapped(rc):  # noqa: ANN001
         rota_services.swap_ask(shift=shift, colleague=colleague, in_return=None, note="",
                                by=shift.user)
     assert "started" in field_messages(excinfo)["colleague"]
+
+
+def test_a_street_officer_drafts_every_ready_community_at_once(rc, city):  # noqa: ANN001
+    street_officer = city.persona("street_officer")
+    made = rota_services.rota_plans_make_area(
+        area=street_officer.area, first_day=FIRST_DAY, days=7, ab_mode="prefer",
+        ab_block_days=1, by=street_officer, seconds=1)
+    assert [p.community_id for p in made.plans] == [rc.community.pk]
+    assert made.plans[0].status == PlanStatus.DRAFT and made.uncovered == 0
+    # The street's other communities have no posts yet: skipped, and said why.
+    assert made.skipped and all(c.pk != rc.community.pk for c, _why in made.skipped)
+    assert {why for _c, why in made.skipped} == {"no post with shifts"}
+    # A secretary drafts only their own community; bad dates refuse the whole request.
+    with pytest.raises(ValidationError):
+        rota_services.rota_plans_make_area(
+            area=street_officer.area, first_day=FIRST_DAY - timedelta(days=2), days=7,
+            ab_mode="prefer", ab_block_days=1, by=street_officer)
+    own = rota_services.rota_plans_make_area(
+        area=street_officer.area, first_day=FIRST_DAY, days=7, ab_mode="prefer",
+        ab_block_days=1, by=rc.secretary, seconds=1)
+    assert [p.community_id for p in own.plans] == [rc.community.pk] and not own.skipped

@@ -196,3 +196,20 @@ def test_board_and_my_shifts_take_a_fixed_number_of_queries(  # noqa: ANN001
         client.get(url)  # warm the session and the caches
         with django_assert_max_num_queries(16):
             assert client.get(url).status_code == 200
+
+
+def test_the_street_page_lists_its_communities_and_drafts_them_all(rc, city):  # noqa: ANN001
+    client = make_client(city.persona("street_officer"))
+    url = reverse("care:rota_communities")
+    response = client.get(url)
+    assert rc.community in response.context["communities"]
+    response = client.post(url, {"first_day": FIRST_DAY.isoformat(), "weeks": 1,
+                                 "ab_mode": "prefer", "ab_block_days": 1})
+    assert response.status_code == 302
+    plan = RotaPlan.objects.get(community=rc.community)
+    assert plan.status == PlanStatus.DRAFT
+    page = client.get(url).content.decode()
+    assert reverse("care:rota", args=[rc.community.pk]) in page
+    bad = client.post(url, {"first_day": "2020-01-01", "weeks": 1, "ab_mode": "prefer",
+                            "ab_block_days": 1})
+    assert bad.status_code == 200 and "first_day" in bad.context["form"].errors

@@ -190,7 +190,7 @@ PAGES: dict[str, Page] = {
     "care:my_shifts": Page(GET),
     "care:swap_ask": Page(GET_POST, {"assignment_id": "assignment"}, form="swap_ask"),
     "care:swap": Page(GET_POST, {"swap_id": "swap"}, form="swap_decide"),
-    "care:rota_communities": Page(GET, needs=Can.MANAGE_ROTA),
+    "care:rota_communities": Page(GET_POST, needs=Can.MANAGE_ROTA),
     "care:rota": Page(GET_POST, {"area_id": "area"}, form="rota_make"),
     "care:rota_setup": Page(GET_POST, {"area_id": "area"}, form="rota_setup"),
     "care:plan": Page(GET_POST, {"plan_id": "plan"}, form="plan_publish"),
