@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from fangkong.places.models import Area
 
@@ -389,7 +390,7 @@ class SwapStatus(models.TextChoices):
     AGREED = "agreed", _("Waiting for approval")
     APPROVED = "approved", _("Approved")
     DECLINED = "declined", _("Declined by the colleague")
-    REFUSED = "refused", _("Refused")
+    REFUSED = "refused", pgettext_lazy("swap", "Refused")
     CANCELLED = "cancelled", _("Withdrawn")
 
 

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from fangkong.care.models import DayOffKind, MemberKind, PostKind, Team
 from fangkong.lib import clock
@@ -17,6 +18,10 @@ AB_MODES = [
 
 class DateInput(forms.DateInput):
     input_type = "date"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        # The browser's date field takes ISO dates only, whatever the language.
+        super().__init__(attrs, format="%Y-%m-%d")
 
 
 class PlanForm(forms.Form):
@@ -92,7 +97,7 @@ class MemberEditForm(forms.Form):
 
 
 class DayOffForm(forms.Form):
-    member = forms.TypedChoiceField(label=_("Who"), coerce=int)
+    member = forms.TypedChoiceField(label=pgettext_lazy("leave", "Who"), coerce=int)
     first_day = forms.DateField(label=_("From"), widget=DateInput)
     last_day = forms.DateField(label=_("Until"), widget=DateInput)
     kind = forms.ChoiceField(label=_("Kind"), choices=DayOffKind.choices,

@@ -77,14 +77,11 @@ class Limits:
 
     @classmethod
     def from_settings(cls) -> Limits:
-        return cls(
-            residents=getattr(settings, "CARE_OVERLOAD_RESIDENTS", cls.residents),
-            alerts=getattr(settings, "CARE_OVERLOAD_ALERTS", cls.alerts),
-            visits=getattr(settings, "CARE_OVERLOAD_VISITS", cls.visits),
-            weekly_hours=getattr(settings, "CARE_MAX_WEEKLY_HOURS", cls.weekly_hours),
-            min_rest_days=getattr(settings, "CARE_MIN_REST_DAYS_PER_WEEK", cls.min_rest_days),
-            max_consecutive_days=getattr(settings, "CARE_MAX_CONSECUTIVE_DAYS",
-                                         cls.max_consecutive_days))
+        return cls(residents=settings.CARE_OVERLOAD_RESIDENTS,
+                   alerts=settings.CARE_OVERLOAD_ALERTS, visits=settings.CARE_OVERLOAD_VISITS,
+                   weekly_hours=settings.CARE_MAX_WEEKLY_HOURS,
+                   min_rest_days=settings.CARE_MIN_REST_DAYS_PER_WEEK,
+                   max_consecutive_days=settings.CARE_MAX_CONSECUTIVE_DAYS)
 
     @property
     def streak_window(self) -> int:

@@ -13,6 +13,7 @@ from django.contrib.auth.hashers import make_password
 
 from fangkong.accounts.models import Role, User
 from fangkong.care import rota_services
+from fangkong.care.allowances import allowance_rule_add
 from fangkong.care.models import DayOffKind, InsurancePolicy, PostKind
 from fangkong.lib import clock
 from fangkong.places.models import Area
@@ -25,6 +26,10 @@ POSTS = [
     ("社区办公室", PostKind.OFFICE, [("白班", 9, 17, 1, "办公")]),
 ]
 EXTRA_STAFF = 12
+# (role, kind on the rota, yuan per day on duty): blank is any.
+ALLOWANCES = [("", "", "80"), (Role.COMMUNITY_WORKER, "", "100"),
+              (Role.GRID_WORKER, "", "100"), (Role.COMMUNITY_SECRETARY, "", "120"),
+              ("", "cadre", "90")]
 ROTA_DAYS = 14
 
 
@@ -36,10 +41,12 @@ class CareDemo:
     shifts_ahead: int
 
 
-def demo_care_create(*, secretary: User, staff: list[User], seed: int = 2020) -> CareDemo:
+def demo_care_create(*, secretary: User, staff: list[User], admin: User | None = None,
+                     seed: int = 2020) -> CareDemo:
     """Set up the rota of the secretary's community with `staff` (those working in it)
     and 12 more, and run it: a plan made and published two weeks ago (so the allowance
-    ledger has worked days), then one from today."""
+    ledger has worked days), then one from today. With `admin`, the allowance rules of
+    their area (the city's)."""
     rng = random.Random(seed)
     community = secretary.area
     for name, kind, shifts in POSTS:
@@ -70,6 +77,11 @@ def demo_care_create(*, secretary: User, staff: list[User], seed: int = 2020) ->
                               note="探亲", by=secretary)
     worked = _plan(community, secretary, today - timedelta(days=ROTA_DAYS))
     ahead = _plan(community, secretary, today)
+    if admin is not None:
+        for role, kind, amount in ALLOWANCES:
+            allowance_rule_add(by=admin, area=admin.area, amount=Decimal(amount),
+                               valid_from=date(today.year, 1, 1), role=role,
+                               member_kind=kind)
     for n, member in enumerate(members[:8]):
         start = date(today.year, 1, 1)
         InsurancePolicy.objects.create(

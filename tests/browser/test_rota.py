@@ -40,6 +40,7 @@ busy = set(plan.assignments.filter(day__gte=shift.day - timedelta(days=1),
 colleague = (RotaMember.objects.filter(community=secretary.area, active=True)
              .exclude(user_id__in=busy).select_related("user").first().user)
 print(json.dumps({"worker": shift.user.username, "colleague": colleague.username,
+                  "colleague_id": colleague.pk,
                   "colleague_name": colleague.display_name, "shift": shift.pk,
                   "day": shift.day.strftime("%m-%d"), "community": secretary.area_id}))
 """
@@ -58,7 +59,7 @@ def test_worker_asks_colleague_agrees_secretary_approves(app_server, server_pyth
         has_text="白班")
     row.get_by_role("link", name="换班").click()
     worker.wait_for_url(re.compile(r".*/care/shifts/\d+/swap/$"))
-    worker.get_by_label("请同事替班").select_option(label=re.compile(facts["colleague_name"]))
+    worker.get_by_label("请同事替班").select_option(value=str(facts["colleague_id"]))
     worker.get_by_label("给同事的留言").fill("孩子发烧，想换一天")
     worker.get_by_role("button", name="发出请求").click()
     worker.wait_for_url(re.compile(r".*/care/swaps/\d+/$"))

@@ -25,9 +25,7 @@ from tests.views.clients import make_client
 
 
 def english_client(user):  # noqa: ANN001, ANN201
-    client = make_client(user)
-    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
+    return make_client(user, language="en")
 
 pytestmark = pytest.mark.django_db
 

@@ -77,7 +77,8 @@ def test_anonymous_goes_to_the_login_page(areas):  # noqa: ANN001
 def test_the_community_page_lists_its_staff_with_the_overloaded_highlighted(
         community_secretary, overloaded, grid_worker):  # noqa: ANN001
     make_alerts(grid_worker.area, 2, grid=grid_worker.area)
-    response = make_client(community_secretary).get(url(community_secretary.area))
+    response = make_client(community_secretary, language="en").get(
+        url(community_secretary.area))
 
     assert response.status_code == 200
     rows = response.context["rows"]
@@ -129,7 +130,7 @@ def test_a_street_page_has_a_line_per_community_and_its_overloaded_people(
 def test_the_secretary_notes_a_warning_with_the_button(community_secretary, overloaded):  # noqa: ANN001
     workload_warn(on_day=TODAY, now=NOW)
     warning = OverloadWarning.objects.get()
-    client = make_client(community_secretary)
+    client = make_client(community_secretary, language="en")
     page = client.get(url(community_secretary.area))
     assert page.context["warnings"] == [warning]
     body = page.content.decode()
@@ -149,7 +150,7 @@ def test_the_secretary_notes_a_warning_with_the_button(community_secretary, over
 def test_noting_needs_the_csrf_token(community_secretary, overloaded):  # noqa: ANN001
     workload_warn(on_day=TODAY, now=NOW)
     warning = OverloadWarning.objects.get()
-    client = make_client(community_secretary)
+    client = make_client(community_secretary, language="en")
     client.handler.enforce_csrf_checks = True
     try:
         response = client.post(url(community_secretary.area), {"warning": warning.pk})

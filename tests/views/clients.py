@@ -13,8 +13,9 @@ from django.test import Client
 _handler = None
 
 
-def make_client(user=None) -> Client:  # noqa: ANN001
-    """A test client, logged in as `user` when given (without hashing a password)."""
+def make_client(user=None, *, language: str | None = None) -> Client:  # noqa: ANN001
+    """A test client, logged in as `user` when given (without hashing a password), asking
+    for pages in `language` when given (else the default, Chinese)."""
     global _handler  # noqa: PLW0603
     client = Client()
     if _handler is None:
@@ -23,4 +24,6 @@ def make_client(user=None) -> Client:  # noqa: ANN001
         client.handler = _handler
     if user is not None:
         client.force_login(user)
+    if language is not None:
+        client.defaults["HTTP_ACCEPT_LANGUAGE"] = language
     return client

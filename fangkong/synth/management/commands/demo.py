@@ -50,7 +50,8 @@ class Command(BaseCommand):
             care = demo_care_create(
                 secretary=User.objects.get(username="secretary"),
                 staff=list(User.objects.filter(username__in=["worker", "grid"])
-                           .order_by("username")))
+                           .order_by("username")),
+                admin=User.objects.get(username="admin"))
             err.write(f"{care.community}: {care.staff} staff on the rota, "
                       f"{care.shifts_worked} shifts worked, {care.shifts_ahead} ahead")
             err.write("running the follow-up campaigns over the last day (simulated) ...")
