@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "fangkong.isolation",
     "fangkong.followup",
     "fangkong.care",
+    "fangkong.errands",
     "fangkong.synth",
     "django.contrib.admin",
     "django.contrib.auth",

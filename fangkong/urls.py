@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("fangkong.followup.urls")),
     path("isolation/", include("fangkong.isolation.urls")),
     path("care/", include("fangkong.care.urls")),
+    path("errands/", include("fangkong.errands.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),

@@ -44,6 +44,23 @@ def admin_user(city: City):
     return city.persona("admin")
 
 
+@pytest.fixture
+def other_grid_worker(city: City):
+    """A grid worker of another grid (and community) than `grid_worker`."""
+    return city.persona("other_grid_worker")
+
+
+@pytest.fixture
+def community_worker(city: City):
+    return city.persona("community_worker")
+
+
+@pytest.fixture
+def volunteer(city: City):
+    """The volunteer persona: a staff user with the volunteer role, no Volunteer record."""
+    return city.persona("volunteer")
+
+
 @pytest.fixture(autouse=True)
 def _language_reset():
     """A request through LocaleMiddleware leaves its language active in the thread (a

@@ -32,6 +32,11 @@ class Can(StrEnum):
     MANAGE_PAY = "manage_pay"
     # The allowance rules (yuan per day on duty, per role) of a city or district.
     SET_ALLOWANCES = "set_allowances"
+    # Errands of the residents of one's area: take requests for them, the community queue,
+    # assign helpers, shopping lists, garbage rounds, figures.
+    HANDLE_ERRANDS = "handle_errands"
+    # Verify (or refuse, suspend) the volunteers who offer to help one's community.
+    VERIFY_VOLUNTEERS = "verify_volunteers"
 
 
 ROLE_AREA_KINDS: dict[str, frozenset[str]] = {
@@ -46,12 +51,12 @@ ROLE_AREA_KINDS: dict[str, frozenset[str]] = {
 
 _REGISTRY = {Can.VIEW_REGISTRY, Can.EXPORT}
 _WORKER = _REGISTRY | {Can.EDIT_RESIDENTS, Can.REVEAL_PHONE, Can.IMPORT_ROSTER,
-                       Can.HANDLE_ALERTS}
+                       Can.HANDLE_ALERTS, Can.HANDLE_ERRANDS}
 # A whole list in clear is far more than one number shown on screen: only the leads who
 # may see full ID numbers may export them, and every such export is audited.
 _LEAD = _WORKER | {Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT, Can.EXPORT_UNMASKED,
                    Can.MANAGE_CAMPAIGNS, Can.VIEW_CARE_FIGURES, Can.MANAGE_ROTA,
-                   Can.MANAGE_PAY}
+                   Can.MANAGE_PAY, Can.VERIFY_VOLUNTEERS}
 
 ROLE_CAPABILITIES: dict[str, frozenset[Can]] = {
     Role.ADMIN: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT,
@@ -63,7 +68,8 @@ ROLE_CAPABILITIES: dict[str, frozenset[Can]] = {
                                                 Can.MANAGE_CAMPAIGNS, Can.HANDLE_ALERTS,
                                                 Can.VIEW_CARE_FIGURES,
                                                 Can.DESIGNATE_CARE_OFFICERS, Can.MANAGE_ROTA,
-                                                Can.MANAGE_PAY}),
+                                                Can.MANAGE_PAY, Can.HANDLE_ERRANDS,
+                                                Can.VERIFY_VOLUNTEERS}),
     Role.COMMUNITY_SECRETARY: frozenset(_LEAD | {Can.MANAGE_STAFF}),
     Role.COMMUNITY_WORKER: frozenset(_WORKER),
     Role.GRID_WORKER: frozenset(_WORKER),

@@ -27,10 +27,12 @@ TOKEN_PREFIX = "fk_"  # noqa: S105 - a prefix, not a secret
 def staff_create(*, username: str, password: str, role: str, area: Area, full_name: str = "",
                  by=None, check_password: bool = True) -> User:  # noqa: ANN001
     """Create a staff user with one role at one area of the kind that role works at.
-    `by` (None for the command line) must be allowed to manage staff, and the area must
-    lie in their own area."""
+    `by` (None for the command line) must be allowed to manage staff (or, for a
+    volunteer's login, to verify volunteers), and the area must lie in their own area."""
     if by is not None:
-        if not can(by, Can.MANAGE_STAFF):
+        allowed = can(by, Can.MANAGE_STAFF) or (role == Role.VOLUNTEER
+                                                and can(by, Can.VERIFY_VOLUNTEERS))
+        if not allowed:
             raise PermissionDenied(_("Your role cannot add staff."))
         if not areas_for_user(by).filter(pk=area.pk).exists():
             raise Http404

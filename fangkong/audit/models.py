@@ -36,6 +36,7 @@ class AuditAction(models.TextChoices):
     ROTA_CHANGE = "rota_change", _("Published a shift rota or decided a swap")
     ALLOWANCE_RULE_CHANGE = "allowance_rule", _("Added or ended an allowance rule")
     INSURANCE_CHANGE = "insurance_change", _("Recorded an insurance policy")
+    VOLUNTEER_DECISION = "volunteer_decision", _("Verified, refused or suspended a volunteer")
 
 
 class AuditEvent(models.Model):

@@ -382,6 +382,7 @@ class SmsInboundOutcome(models.TextChoices):
     HELP = "help", _("Asked for help")
     OPTED_OUT = "opted_out", _("Opted out")
     NOTHING_OPEN = "nothing_open", _("Nothing to answer")
+    ERRAND = "errand", _("Asked for an errand")
 
 
 class SmsInbound(models.Model):

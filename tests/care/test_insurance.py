@@ -17,7 +17,6 @@ from tests.factories import field_messages
 pytestmark = pytest.mark.django_db
 
 
-
 def policy(covers_from: date, covers_to: date) -> InsurancePolicy:
     return InsurancePolicy(covers_from=covers_from, covers_to=covers_to)
 
@@ -94,11 +93,3 @@ def test_policies_are_recorded_only_for_staff_of_ones_area_by_those_who_manage_p
     assert not AuditEvent.objects.filter(action=AuditAction.INSURANCE_CHANGE).exists()
 
 
-@pytest.fixture
-def other_grid_worker(city):  # noqa: ANN001, ANN201
-    return city.persona("other_grid_worker")
-
-
-@pytest.fixture
-def community_worker(city):  # noqa: ANN001, ANN201
-    return city.persona("community_worker")

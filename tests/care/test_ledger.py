@@ -22,7 +22,6 @@ def row_of(ledger, user: User):  # noqa: ANN001, ANN201
     return next(r for r in ledger.rows if r.user_id == user.pk)
 
 
-
 @pytest.mark.usefixtures("english")
 def test_ledger_pays_each_day_worked_by_the_rule_of_that_day(grid_worker, city):
     community = city.areas(AreaKind.COMMUNITY)[0]
@@ -129,7 +128,6 @@ def test_parse_month_reads_year_and_month_only():
         assert parse_month(text) is None
 
 
-
 def test_ledger_pays_nothing_by_a_withdrawn_rule_and_pays_the_corrected_one(admin_user,
                                                                             grid_worker,
                                                                             city):
@@ -151,6 +149,3 @@ def test_ledger_pays_nothing_by_a_withdrawn_rule_and_pays_the_corrected_one(admi
     assert ledger.total.total == Decimal("200.00")
 
 
-@pytest.fixture
-def other_grid_worker(city):  # noqa: ANN001, ANN201
-    return city.persona("other_grid_worker")

@@ -141,11 +141,6 @@ def grid(grid_worker) -> Area:  # noqa: ANN001
 
 
 @pytest.fixture
-def community_worker(city) -> User:  # noqa: ANN001
-    return city.persona("community_worker")
-
-
-@pytest.fixture
 def other_community(city) -> Area:  # noqa: ANN001
     """The second community of the first street; its grid has `other_grid_worker`."""
     return city.areas(AreaKind.COMMUNITY)[1]

@@ -62,12 +62,6 @@ def run_until(moment, owner="w1"):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def other_grid_worker(city):  # noqa: ANN001, ANN201
-    """A grid worker of the second community's grid (outside the secretary's community)."""
-    return city.persona("other_grid_worker")
-
-
-@pytest.fixture
 def pinned_clock():
     clock.set(at(8, 0))
     yield clock

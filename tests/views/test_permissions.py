@@ -53,6 +53,9 @@ from fangkong.care.models import (
     ShiftSwap,
 )
 from fangkong.care.services import difficulty_file
+from fangkong.errands.models import Errand, ErrandEvent, GarbagePickup, Volunteer
+from fangkong.errands.services import ErrandInput, ItemInput, errand_create
+from fangkong.errands.volunteers import volunteer_apply
 from fangkong.followup.models import (
     Alert,
     AlertKind,
@@ -108,6 +111,10 @@ SKIPPED_NAMES |= {"followup:sms_inbound", "followup:sms_report"}
 # building token plus the last 4 digits of a phone is the key (rate-limited); forged
 # tokens, guessing and what the page reveals are tested in tests/followup/test_checkin.py.
 SKIPPED_NAMES |= {"followup:checkin"}
+# The errands pages of residents and the volunteers' sign-up have no login: a signed link
+# is the key (tests/errands/test_resident_page.py, tests/errands/test_volunteers.py check
+# forged, tampered and expired links).
+SKIPPED_NAMES |= {"errands:resident", "errands:join"}
 
 
 @dataclass(frozen=True)
@@ -200,6 +207,20 @@ PAGES: dict[str, Page] = {
     "care:ledger": Page(GET_POST, {"area_id": "area"}, form="ledger_export"),
     "care:my_insurance": Page(GET),
     "care:insurance": Page(GET_POST, {"area_id": "area"}, form="insurance"),
+    "errands:queue": Page(GET, needs=Can.HANDLE_ERRANDS),
+    "errands:errand": Page(GET_POST, {"errand_id": "errand"}, form="errand_assign"),
+    "errands:photo": Page(GET, {"errand_id": "errand"}),
+    "errands:new": Page(GET_POST, {"resident_id": "resident"}, form="errand_new"),
+    "errands:tasks": Page(GET),
+    "errands:task": Page(GET_POST, {"errand_id": "errand"}, form="task"),
+    "errands:volunteers": Page(GET, needs=Can.VERIFY_VOLUNTEERS),
+    "errands:volunteer": Page(GET_POST, {"volunteer_id": "volunteer"},
+                              form="volunteer_verify"),
+    "errands:lists": Page(GET_POST, needs=Can.HANDLE_ERRANDS),
+    "errands:garbage": Page(GET, needs=Can.HANDLE_ERRANDS),
+    "errands:garbage_round": Page(GET_POST, {"building_id": "building"},
+                                  form="garbage_pickup"),
+    "errands:figures": Page(GET_POST, {"area_id": "area"}, form="errands_export"),
     "healthz": Page(GET, public=True),
 }
 
@@ -243,6 +264,10 @@ class World:
     # grid id -> the rota of its community: a draft plan, a published shift of a worker
     # there and a swap of it that the colleague agreed to.
     rota: dict[int, tuple[RotaPlan, ShiftAssignment, ShiftSwap]]
+    # grid id -> an open errand of its resident, given to nobody.
+    errands: dict[int, Errand]
+    # grid id -> a volunteer who applied to help its community.
+    volunteers: dict[int, Volunteer]
 
     def outside(self, caller: str) -> dict[str, list[Any]]:
         """Objects outside the caller's area: residents, households, buildings and roster
@@ -289,6 +314,8 @@ class World:
             "plan": list({self.rota[g.pk][0] for g in picked}),
             "assignment": list({self.rota[g.pk][1] for g in picked}),
             "swap": list({self.rota[g.pk][2] for g in picked}),
+            "errand": [self.errands[g.pk] for g in picked],
+            "volunteer": list({self.volunteers[g.pk] for g in picked}),
         }
 
 
@@ -328,8 +355,25 @@ def _build_world() -> World:
     followup = _make_followup(root, residents)
     care = {pk: _make_difficulties(resident.grid) for pk, resident in residents.items()}
     rota = _make_rota(root, residents)
+    errands = {pk: _make_errand(resident) for pk, resident in residents.items()}
+    volunteers: dict[int, Volunteer] = {}
+    by_community: dict[int, Volunteer] = {}
+    for pk, resident in residents.items():
+        community = resident.community
+        if community.pk not in by_community:
+            by_community[community.pk] = volunteer_apply(
+                community=community, name="越界志愿者", phone=f"1390000{community.pk:04d}",
+                skills=["driver"], availability="周末", note="")
+        volunteers[pk] = by_community[community.pk]
     return World(root=root, district_grid=grid, residents=residents, imports=imports,
-                 followup=followup, care=care, rota=rota)
+                 followup=followup, care=care, rota=rota, errands=errands,
+                 volunteers=volunteers)
+
+
+def _make_errand(resident: Resident) -> Errand:
+    """An open medicine errand of `resident`, asked by the resident on their page."""
+    return errand_create(resident=resident, source="resident", by=None, data=ErrandInput(
+        kind="medicine", items=[ItemInput(name="越界药", quantity=1)], supplier="越界药房"))
 
 
 def _make_rota(root: User, residents: dict[int, Resident]) -> dict[
@@ -501,9 +545,13 @@ def _state(residents: list[Resident]) -> tuple:
             DayOff.objects.count(), OverloadWarning.objects.filter(noted_at=None).count(),
             list(AllowanceRule.objects.order_by("pk").values_list("pk", "valid_to")),
             InsurancePolicy.objects.count())
+    errands = (list(Errand.objects.order_by("pk").values_list(
+                   "pk", "status", "assigned_to_id", "supplier", "accepted_at")),
+               ErrandEvent.objects.count(), GarbagePickup.objects.count(),
+               list(Volunteer.objects.order_by("pk").values_list("pk", "status", "user_id")))
     return (AuditEvent.objects.count(), Resident.objects.count(), Proxy.objects.count(),
             Household.objects.count(), rows, imports, jobs, ImportTemplate.objects.count(),
-            ImportBlob.objects.count(), followup, care, rota)
+            ImportBlob.objects.count(), followup, care, rota, errands)
 
 
 def _client(caller: str) -> Client:
@@ -563,6 +611,19 @@ def _form(kind: str | None, objects: dict[str, Any]) -> dict[str, Any]:
         return {"do": "post_add", "post-name": "越界岗2", "post-kind": "gate"}
     if kind == "plan_publish":
         return {"do": "publish"}
+    if kind == "errand_assign":
+        return {"do": "assign", "to": User.objects.get(username="perm_root").pk}
+    if kind == "task":
+        return {"do": "accept"}
+    if kind == "volunteer_verify":
+        return {"do": "verify"}
+    if kind == "garbage_pickup":
+        return {"do": "done", "service": 0}
+    if kind == "errands_export":
+        return {"first": "2026-11-01", "last": "2026-11-30", "format": "csv"}
+    if kind == "errand_new":
+        return {"source": "phone", "kind": "other", "urgency": "normal",
+                "payment": "resident", "details": "越界代办"}
     if kind == "allowance_rule":
         return {"area": objects["area"].pk, "amount": "100", "valid_from": "2026-12-01"}
     if kind == "ledger_export":
@@ -581,7 +642,8 @@ def _hrefs_to(objects: dict[str, list[Any]]) -> list[str]:
              "contact": "followup:visit", "campaign": "followup:campaign",
              "round": "followup:round", "period": "isolation:period",
              "questionnaire": "followup:questionnaire", "difficulty": "care:difficulty",
-             "plan": "care:plan", "assignment": "care:swap_ask", "swap": "care:swap"}
+             "plan": "care:plan", "assignment": "care:swap_ask", "swap": "care:swap",
+             "errand": "errands:errand", "volunteer": "errands:volunteer"}
     return [f'href="{reverse(names[kind], args=[obj.pk])}"'
             for kind, objs in objects.items() for obj in objs]
 

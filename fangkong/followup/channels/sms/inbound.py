@@ -8,6 +8,9 @@ several residents, one reply answers for all of them in that round: the message 
 message for all of them. A reply is processed once per gateway message id
 (`SmsInbound`), and our answer goes out under a client id derived from that id, so a
 webhook delivered twice stores one answer and sends one reply.
+
+A message that starts with an errand keyword (代购, 买药, 垃圾, 维修, 帮忙 ...) is a request
+for an errand, not an answer: it goes to fangkong.errands.sms_intake first.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from fangkong.errands.sms_intake import errand_ask_read, sms_errand_intake
 from fangkong.followup.answers import contacts_answer, decode_answers, spec_of
 from fangkong.followup.channels.sms.gateway import DeliveryReport, InboundSms, OutgoingSms
 from fangkong.followup.channels.sms.texts import (
@@ -58,6 +62,7 @@ TEXT_CHANNELS = ("web", "sms")
 MAX_REASKS = 3
 _NO_QUESTIONS = Spec(questions=())  # reads TD and ? when no round is waiting
 _CONTACT_MOVES = ["state", "step", "tries", "due_at", "lease_owner", "lease_until"]
+ERRAND_OUTCOME = SmsInboundOutcome.ERRAND
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,8 @@ def sms_inbound_receive(message: InboundSms, *, now: datetime) -> Reply | None:
     """Record one reply (answers, opt-out, help) once per message id, and return our
     answer to send (None: nothing to send). A message seen before changes nothing; its
     answer is returned again only if it was never handed to the gateway. A number that
-    is neither a resident's nor a proxy's is logged and nothing is stored."""
+    is neither a resident's nor a proxy's is logged and nothing is stored (a request for
+    an errand from it gets a polite reply)."""
     key = _message_key(message.message_id)
     index = phone_index(message.sender)
     try:
@@ -101,6 +107,21 @@ def sms_inbound_receive(message: InboundSms, *, now: datetime) -> Reply | None:
             seen = SmsInbound.objects.select_for_update().filter(message_id=key).first()
             if seen is not None:
                 return _unsent(seen, message)
+            # A request for an errand (代购, 买药, 垃圾, 维修, 帮忙 ...) goes to the errands
+            # before any questionnaire reads it; recorded here, so it is taken once.
+            ask = errand_ask_read(message.text)
+            if ask is not None:
+                intake = sms_errand_intake(ask, index=index, now=now)
+                if not intake.known:  # nothing is stored for an unknown number
+                    log.info("errand SMS from %s, a number not in the registry",
+                             mask_phone(message.sender))
+                    return Reply(0, reply_client_id(message.message_id), message.sender,
+                                 intake.reply)
+                inbound = SmsInbound.objects.create(
+                    message_id=key, phone_index=index, received_at=now,
+                    outcome=ERRAND_OUTCOME, reply=intake.reply)
+                return Reply(inbound.pk, reply_client_id(message.message_id),
+                             message.sender, inbound.reply)
             if not (Resident.objects.filter(phone_index=index).exists()
                     or Proxy.objects.filter(phone_index=index).exists()):
                 log.info("SMS from %s, a number not in the registry: ignored",

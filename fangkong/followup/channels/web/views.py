@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from fangkong.errands.resident_links import resident_link
 from fangkong.followup.answers import contacts_answer, spec_of
 from fangkong.followup.channels.web.checkin import (
     MISS_LIMIT,
@@ -100,7 +101,16 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
             # with the proxy's digits.
             proxied = {c.pk for c, _f, _ch in items if len(session) > 1 or typed_by_proxy}
             contacts_answer(items, proxied=proxied)
-        return render(request, "followup/answer_done.html", {"campaign": campaign})
+        # Each resident answered for gets the link to their errands page (asked for by
+        # the proxy when the proxy's session answered them).
+        answered = {c.pk for c, _f, _ch in items}
+        by_proxy = bool(contact.proxy_index) and (from_checkin is None or typed_by_proxy)
+        errand_links = [{"name": _masked_name(c.resident.name),
+                         "link": resident_link(c.resident_id, by_proxy=by_proxy)}
+                        for c in session if c.pk in answered]
+        return render(request, "followup/answer_done.html", {
+            "campaign": campaign, "errand_links": errand_links,
+            "several": len(errand_links) > 1})
     return render(request, "followup/answer.html", {
         "forms": [(_masked_name(c.resident.name), form) for c, form in forms],
         "form": forms[0][1], "campaign": campaign, "round": round_,
