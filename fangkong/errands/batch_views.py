@@ -25,6 +25,7 @@ from fangkong.accounts.models import User
 from fangkong.accounts.roles import Can, can
 from fangkong.errands import batching
 from fangkong.errands.models import ErrandKind, ErrandStatus, GarbageService, Urgency
+from fangkong.lib.http import posted_id
 from fangkong.lib.text import to_halfwidth
 from fangkong.places.models import AreaKind
 from fangkong.residents.forms import apply_errors
@@ -147,7 +148,10 @@ def shopping_lists(request: HttpRequest) -> HttpResponse:
     ticked: set[int] = set()
     supplier = ""
     if request.method == "POST":
-        ticked = {int(v) for v in request.POST.getlist("errand") if v.isdigit()}
+        posted = [posted_id(v) for v in request.POST.getlist("errand")]
+        if None in posted:
+            raise Http404
+        ticked = set(posted)
         supplier = request.POST.get("supplier", "")
         try:
             changed = batching.errands_set_supplier(errands=ticked, supplier=supplier,
@@ -195,9 +199,9 @@ def garbage(request: HttpRequest) -> HttpResponse:
 
 
 def _posted_service(request: HttpRequest, access: batching.RoundAccess) -> GarbageService:
-    service_id = request.POST.get("service", "")
-    service = (GarbageService.objects.filter(pk=int(service_id), building=access.building)
-               .first() if service_id.isdigit() else None)
+    service_id = posted_id(request.POST.get("service"))
+    service = (GarbageService.objects.filter(pk=service_id, building=access.building)
+               .first() if service_id is not None else None)
     if service is None:
         raise Http404
     return service

@@ -56,6 +56,15 @@ class ErrandForm(forms.Form):
                  self[f"item_{n}_quantity"], self[f"item_{n}_prescription"])
                 for n in range(ITEM_LINES)]
 
+    def clean(self) -> dict:
+        data = super().clean()
+        for n in range(ITEM_LINES):
+            if not data.get(f"item_{n}_name") and (data.get(f"item_{n}_strength")
+                                                   or data.get(f"item_{n}_quantity")
+                                                   or data.get(f"item_{n}_prescription")):
+                self.add_error(f"item_{n}_name", _("Write the item's name on this line."))
+        return data
+
     def errand_input(self) -> ErrandInput:
         data = self.cleaned_data
         items = [ItemInput(name=data[f"item_{n}_name"], strength=data[f"item_{n}_strength"],

@@ -183,6 +183,20 @@ class HandoverPhoto(models.Model):
         return f"photo of errand {self.errand_id}"
 
 
+class ResidentLinkReset(models.Model):
+    """The resident's errands links signed before `reset_at` no longer open their page (a
+    link forwarded to a group chat, a proxy who no longer looks after them)."""
+
+    resident = models.OneToOneField(Resident, on_delete=models.CASCADE, primary_key=True,
+                                    related_name="errand_link_reset")
+    reset_at = models.DateTimeField()
+    reset_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                 null=True, related_name="+")
+
+    def __str__(self) -> str:
+        return f"links of {self.resident_id} reset {self.reset_at:%Y-%m-%d %H:%M}"
+
+
 # Volunteers -------------------------------------------------------------------------------
 
 
@@ -267,6 +281,10 @@ class GarbageService(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["building", "ends_on"], name="garbage_building")]
+        constraints = [
+            models.UniqueConstraint(fields=["household"], condition=Q(ends_on__isnull=True),
+                                    name="garbage_one_standing_service"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.household} from {self.starts_on}"

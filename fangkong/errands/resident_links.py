@@ -109,6 +109,17 @@ def token_expired(token: str) -> bool:
     return key is not None and key.expired
 
 
+def link_revoked(key: ResidentKey) -> bool:
+    """The resident's links were reset after this one was signed (a worker stopped the
+    old links: one forwarded too far, a proxy who no longer helps)."""
+    from fangkong.errands.models import ResidentLinkReset
+
+    reset = ResidentLinkReset.objects.filter(resident_id=key.resident_id).first()
+    # Links are stamped in whole seconds: the new link handed out in the very second of
+    # the reset still opens the page.
+    return reset is not None and key.signed_at < reset.reset_at
+
+
 def resident_of(key: ResidentKey) -> Resident | None:
     """The resident a genuine link opens, with their household (the link is the access
     check: the page shows only their masked name and room); None when no longer in the

@@ -26,6 +26,7 @@ from fangkong.errands.models import OPEN, Errand, ErrandStatus, Source
 from fangkong.errands.resident_forms import ResidentErrandForm
 from fangkong.errands.resident_links import (
     ResidentKey,
+    link_revoked,
     resident_key,
     resident_link_of,
     resident_of,
@@ -133,7 +134,7 @@ def resident_page(request: HttpRequest, token: str) -> HttpResponse:
     if key is None:
         return _refused(request, _("This link is not valid. Please use the link you were "
                                    "given, or ask your grid worker."), status=404)
-    if key.expired:
+    if key.expired or link_revoked(key):
         return _refused(request, _("This link has expired. Please ask your grid worker for "
                                    "a new link."), status=410)
     resident = resident_of(key)

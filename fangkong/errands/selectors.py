@@ -39,8 +39,11 @@ def errand_for_user(user, errand_id: int) -> Errand:  # noqa: ANN001
     """The access gate of an errand: its handlers and its helper; 404 for anyone else."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         raise Http404
-    errand = (Errand.objects.filter(handled_q(user) | Q(assigned_to_id=user.pk),
-                                    pk=errand_id)
+    # A helper reads an errand given to them while it is open and for a week after it
+    # closed (their list of the last week), no longer.
+    helper = Q(assigned_to_id=user.pk) & (Q(status__in=OPEN) | Q(
+        closed_at__gte=clock.now() - timedelta(days=7)))
+    errand = (Errand.objects.filter(handled_q(user) | helper, pk=errand_id)
               .select_related(*_QUEUE_RELATED, "created_by").first())
     if errand is None:
         raise Http404
@@ -160,7 +163,7 @@ def my_tasks(user) -> list[Errand]:  # noqa: ANN001
 
 def resident_errands(resident: Resident) -> QuerySet[Errand]:
     """A resident's errands, newest first, with their lines and history."""
-    return (Errand.objects.filter(resident=resident).prefetch_related("items", "events")
+    return (Errand.objects.filter(resident=resident).prefetch_related("items")
             .select_related("assigned_to").order_by("-created_at", "-pk"))
 
 

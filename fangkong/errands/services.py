@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -33,6 +33,7 @@ from fangkong.errands.models import (
     GarbageService,
     HandoverPhoto,
     Payment,
+    ResidentLinkReset,
     Source,
     Urgency,
     Volunteer,
@@ -51,6 +52,8 @@ MAX_ITEMS = 30
 SENSIBLE_QUANTITY = {ErrandKind.MEDICINE: 6, ErrandKind.GROCERIES: 30}
 SENSIBLE_QUANTITY_OTHER = 20
 MAX_PHOTO_BYTES = 3 * 1024 * 1024
+# The same request from the same resident within this time is taken as a second tap.
+DOUBLE_TAP = timedelta(minutes=2)
 
 # Where each status may go next. Garbage and repairs have nothing to buy: they go from
 # assigned straight to "on the way".
@@ -200,13 +203,20 @@ def errand_create(*, resident: Resident, data: ErrandInput, source: str,
     if not details and not items and data.kind not in (ErrandKind.GARBAGE,):
         raise ValidationError({"details": [_("Write what is needed.")]})
     now = clock.now()
+    if by is None:
+        # A second tap on a slow phone (or the same SMS sent twice) asks for nothing new.
+        same = (Errand.objects.filter(resident=resident, kind=data.kind, details=details,
+                                      source=source, created_at__gte=now - DOUBLE_TAP)
+                .order_by("-pk").first())
+        if same is not None and same.is_open:
+            return same
     vulnerable = resident.tags.filter(vulnerable=True).exists()
     errand = Errand(
         resident=resident, household_id=resident.household_id, kind=data.kind,
         details=details, urgency=data.urgency, urgency_rank=URGENCY_RANK[data.urgency],
         preferred_time=_text(data.preferred_time, field_name="preferred_time", limit=60),
         payment=data.payment,
-        supplier=_text(data.supplier, field_name="supplier", limit=60),
+        supplier=" ".join(_text(data.supplier, field_name="supplier", limit=60).split()),
         source=source, vulnerable=vulnerable, isolated=_isolated(resident), created_by=by,
         created_at=now, due_at=due_at(data.urgency, now),
         handover_code=f"{secrets.randbelow(10_000):04d}",
@@ -218,12 +228,18 @@ def errand_create(*, resident: Resident, data: ErrandInput, source: str,
     ErrandItem.objects.bulk_create(items)
     _event(errand, "created", by=by, by_resident=by is None,
            detail=Source(source).label if by is None else "")
-    if data.kind == ErrandKind.GARBAGE and not GarbageService.objects.filter(
-            household_id=resident.household_id, ends_on__isnull=True).exists():
-        GarbageService.objects.create(
-            household_id=resident.household_id, building_id=resident.household.building_id,
-            community_id=resident.community_id, errand=errand,
-            starts_on=clock.local_today())
+    if data.kind == ErrandKind.GARBAGE:
+        # One standing service per household (a unique index: two requests at once
+        # cannot put the household on the round twice).
+        try:
+            with transaction.atomic():
+                GarbageService.objects.get_or_create(
+                    household_id=resident.household_id, ends_on=None,
+                    defaults={"building_id": resident.household.building_id,
+                              "community_id": resident.community_id, "errand": errand,
+                              "starts_on": clock.local_today()})
+        except IntegrityError:
+            pass
     return errand
 
 
@@ -268,7 +284,7 @@ def errand_accept(*, errand: Errand, by: User) -> Errand:
     """The helper takes the errand on: from now until it is closed they see the
     resident's full phone (each look audited)."""
     errand = _locked(errand)
-    if errand.assigned_to_id != by.pk:
+    if not _still_helper(by, errand):
         raise PermissionDenied
     if errand.status != ErrandStatus.ASSIGNED or errand.accepted_at is not None:
         raise ValidationError({"status": [_("It has already been taken on.")]})
@@ -314,16 +330,24 @@ def errands_release(*, helper_id: int, by: User) -> int:
     return len(errands)
 
 
+def _still_helper(by: User, errand: Errand) -> bool:
+    """The errand is given to `by`, who may still take errands of its community (a
+    volunteer still verified, a worker still posted there)."""
+    return (errand.assigned_to_id == by.pk
+            and User.objects.filter(helpers_q_for(errand), pk=by.pk).exists())
+
+
 def _may_move(by: User, errand: Errand) -> bool:
-    return errand.assigned_to_id == by.pk or may_handle(by, errand)
+    return _still_helper(by, errand) or may_handle(by, errand)
 
 
 @transaction.atomic
 def errand_advance(*, errand: Errand, to: str, by: User, note: str = "") -> Errand:
-    """Move an errand to buying or on the way (its helper, or a worker of its area)."""
+    """Move an errand to buying or on the way (its helper once they took it on, or a
+    worker of its area)."""
+    errand = _locked(errand)
     if not _may_move(by, errand):
         raise PermissionDenied
-    errand = _locked(errand)
     if to not in (ErrandStatus.BUYING, ErrandStatus.DELIVERING):
         raise ValidationError({"status": [_("Use the buttons for delivered, cancelled or "
                                             "failed.")]})
@@ -332,7 +356,11 @@ def errand_advance(*, errand: Errand, to: str, by: User, note: str = "") -> Erra
         raise ValidationError({"status": [_("There is nothing to buy for this errand.")]})
     if errand.assigned_to_id is None:
         raise ValidationError({"status": [_("Give it to someone first.")]})
-    if errand.accepted_at is None and errand.assigned_to_id == by.pk:
+    if errand.accepted_at is None:
+        if errand.assigned_to_id != by.pk:
+            raise ValidationError({"status": [_(
+                "The helper has not taken it on yet: wait for them, or give it to someone "
+                "else.")]})
         errand.accepted_at = clock.now()
     errand.status = to
     errand.save(update_fields=["status", "accepted_at"])
@@ -354,9 +382,9 @@ def errand_deliver(*, errand: Errand, by: User, code: str = "", photo: bytes | N
     """Delivered, confirmed without contact: the code the resident says at the door, or
     a photo of the delivery left there. A worker of the area may also confirm it (a
     resident who cannot say the code). `hours` spent count as volunteer hours."""
+    errand = _locked(errand)
     if not _may_move(by, errand):
         raise PermissionDenied
-    errand = _locked(errand)
     _check_open(errand, ErrandStatus.DELIVERED)
     if code:
         if code.strip() != errand.handover_code:
@@ -407,20 +435,30 @@ def errand_cancel(*, errand: Errand, by: User | None, reason: str = "",
 
 @transaction.atomic
 def errand_fail(*, errand: Errand, by: User, reason: str) -> Errand:
-    """Could not be done (the pharmacy had none, nobody at home...): the reason is
-    required and shown to the resident."""
-    if not _may_move(by, errand):
-        raise PermissionDenied
+    """Could not be done. A worker of the area closes it as failed (the pharmacy had none,
+    nobody at home...), the reason shown to the resident. The helper it was given to
+    gives it back instead: it returns to the queue with their reason, for the worker to
+    find another way."""
     reason = _text(reason, field_name="reason", limit=200)
     if not reason:
         raise ValidationError({"reason": [_("Say why, for the resident and the worker.")]})
     errand = _locked(errand)
-    _check_open(errand, ErrandStatus.FAILED)
-    errand.status, errand.closed_at, errand.failure_reason = (ErrandStatus.FAILED,
-                                                              clock.now(), reason)
-    errand.save(update_fields=["status", "closed_at", "failure_reason"])
-    _event(errand, "failed", by=by, detail=reason)
-    _garbage_stop(errand)
+    if may_handle(by, errand):
+        _check_open(errand, ErrandStatus.FAILED)
+        errand.status, errand.closed_at, errand.failure_reason = (ErrandStatus.FAILED,
+                                                                  clock.now(), reason)
+        errand.save(update_fields=["status", "closed_at", "failure_reason"])
+        _event(errand, "failed", by=by, detail=reason)
+        _garbage_stop(errand)
+        return errand
+    if not _may_move(by, errand):
+        raise PermissionDenied
+    if errand.status not in OPEN:
+        raise ValidationError({"reason": [_("It is already closed.")]})
+    errand.status = ErrandStatus.NEW
+    errand.assigned_to = errand.assigned_at = errand.accepted_at = None
+    errand.save(update_fields=["status", "assigned_to", "assigned_at", "accepted_at"])
+    _event(errand, "gave_back", by=by, detail=reason)
     return errand
 
 
@@ -432,7 +470,7 @@ def _garbage_stop(errand: Errand) -> None:
 def errand_phone_reveal(*, errand: Errand, by: User, ip: str | None = None) -> str:
     """The resident's full phone for the helper who took the errand on, while it is open;
     audited. Before they accept it, and after it closes, it stays masked."""
-    if errand.assigned_to_id != by.pk:
+    if not _still_helper(by, errand):
         raise PermissionDenied
     if errand.status not in OPEN or errand.accepted_at is None:
         raise ValidationError({"phone": [_("The full number is shown only while you have "
@@ -445,6 +483,21 @@ def errand_phone_reveal(*, errand: Errand, by: User, ip: str | None = None) -> s
                  object_id=errand.pk, object_label=f"{resident.name} (#{errand.pk})",
                  area_path=errand.grid.path, ip=ip)
     return clear
+
+
+@transaction.atomic
+def resident_links_reset(*, resident: Resident, by: User, ip: str | None = None) -> None:
+    """Stop every errands link of the resident handed out so far (their page then asks
+    for a new link, which the worker gives); audited as a change of the resident."""
+    if not can(by, Can.HANDLE_ERRANDS) or not Resident.objects.filter(
+            grid_scope_q(by), pk=resident.pk).exists():
+        raise PermissionDenied
+    # Links are stamped in whole seconds (see resident_links.link_revoked).
+    ResidentLinkReset.objects.update_or_create(resident=resident, defaults={
+        "reset_at": clock.now().replace(microsecond=0), "reset_by": by})
+    audit_record(by=by, action=AuditAction.RESIDENT_UPDATE, object_type="resident",
+                 object_id=resident.pk, object_label=resident.name,
+                 area_path=resident.grid.path, changes={"errand_links": "reset"}, ip=ip)
 
 
 def volunteer_of(user: User) -> Volunteer | None:

@@ -7,7 +7,7 @@ the errand is created for them (source SMS, the kind by keyword, the rest of the
 as the details) and the reply confirms it with the hand-over code and the link to their
 page. Several residents matched (a proxy looking after two people, a daughter who is a
 resident and her mother's proxy): nothing is created and the reply asks to use each
-one's page. An unknown number gets a polite reply and nothing else.
+one's page. An unknown number gets no reply and nothing is stored.
 
 Called by the SMS inbound handler (fangkong.followup.channels.sms.inbound) inside the
 transaction that records the message id, which is what makes it idempotent: a webhook
@@ -41,8 +41,6 @@ KEYWORDS: tuple[tuple[str, str], ...] = (
     ("垃圾", ErrandKind.GARBAGE),
     ("维修", ErrandKind.REPAIR),
     ("帮忙", ErrandKind.OTHER),
-    ("药", ErrandKind.MEDICINE),
-    ("修", ErrandKind.REPAIR),
 )
 # What may stand between the keyword and the request: spaces, a colon, a comma.
 _SEPARATORS = " \t\n\u3000:：,，、.。;；-—"

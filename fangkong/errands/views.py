@@ -13,10 +13,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from fangkong.accounts.models import User
 from fangkong.accounts.roles import Can, can
+from fangkong.audit.services import client_ip
 from fangkong.errands import selectors, services
 from fangkong.errands.forms import AssignForm, ErrandForm, ReasonForm
 from fangkong.errands.models import ErrandKind, ErrandStatus, HandoverPhoto
+from fangkong.errands.resident_links import resident_link
 from fangkong.lib import clock
+from fangkong.lib.http import posted_id
 from fangkong.residents.forms import apply_errors
 
 
@@ -30,10 +33,9 @@ def _require_handler(request: HttpRequest) -> None:
 def queue(request: HttpRequest) -> HttpResponse:
     """The open errands of the user's area, most urgent and longest waiting first."""
     _require_handler(request)
-    page = request.GET.get("page", "1")
     data = selectors.queue(request.user, kind=request.GET.get("kind", ""),
                            status=request.GET.get("status", ""),
-                           page=int(page) if page.isdigit() else 1)
+                           page=posted_id(request.GET.get("page")) or 1)
     now = clock.now()
     for errand in data.page:
         errand.overdue = selectors.is_overdue(errand, now)
@@ -129,6 +131,12 @@ def errand_new(request: HttpRequest, resident_id: int) -> HttpResponse:
     """Ask for an errand on a resident's behalf (after a phone call or at the door). The
     gate answers 404 to anyone who does not handle the errands of the resident's area."""
     resident = selectors.resident_for_errand(request.user, resident_id)
+    if request.POST.get("do") == "reset_links":
+        services.resident_links_reset(resident=resident, by=request.user,
+                                      ip=client_ip(request))
+        messages.success(request, _("The old links no longer open the resident's page: give "
+                                    "them the new link below."))
+        return redirect("errands:new", resident.pk)
     form = ErrandForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -140,4 +148,5 @@ def errand_new(request: HttpRequest, resident_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Request recorded: it is in the queue."))
             return redirect("errands:errand", errand.pk)
-    return render(request, "errands/new.html", {"resident": resident, "form": form})
+    return render(request, "errands/new.html", {
+        "resident": resident, "form": form, "link": resident_link(resident.pk)})

@@ -45,3 +45,12 @@ def post(url: str, body: bytes, headers: Mapping[str, str], *, timeout: float,
         raise TransportError(str(error.reason)) from error
     except (OSError, http.client.HTTPException) as error:
         raise TransportError(f"{type(error).__name__}: {error}") from error
+
+
+def posted_id(value: str | None) -> int | None:
+    """An object id typed into a URL or a form, or None: ASCII digits only (str.isdigit
+    also takes "²" and numbers int() refuses), at most 18 of them."""
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None

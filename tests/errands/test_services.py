@@ -207,8 +207,8 @@ def test_the_helper_sees_the_full_phone_only_while_the_task_is_theirs(resident, 
     assert phone.isdigit() and phone[-4:] == resident.phone_last4
     assert AuditEvent.objects.filter(action=AuditAction.REVEAL_PHONE, object_type="errand",
                                      object_id=str(errand.pk), actor_id=helper.pk).exists()
-    services.errand_fail(errand=errand, by=helper, reason="联系不上")
-    with pytest.raises(ValidationError):
+    services.errand_fail(errand=errand, by=helper, reason="联系不上")  # given back
+    with pytest.raises(PermissionDenied):
         services.errand_phone_reveal(errand=errand, by=helper)
 
 
@@ -241,3 +241,63 @@ def test_a_helper_turns_down_a_task_before_taking_it_on(resident, grid_worker): 
 def test_line_breaks_from_a_browser_are_kept_as_plain_newlines(resident, grid_worker):  # noqa: ANN001
     errand = ask(resident, grid_worker, ErrandInput(kind="groceries", details="大米\r\n鸡蛋"))
     assert errand.details == "大米\n鸡蛋"
+
+
+def test_a_helper_who_cannot_do_it_gives_it_back_to_the_queue(resident, grid_worker):  # noqa: ANN001
+    errand = ask(resident, grid_worker)
+    helper = volunteer_of(resident.community)
+    services.errand_assign(errand=errand, to=helper, by=grid_worker)
+    services.errand_accept(errand=errand, by=helper)
+    services.errand_fail(errand=errand, by=helper, reason="药店关门了")
+    assert (errand.status, errand.assigned_to, errand.failure_reason) == (
+        ErrandStatus.NEW, None, "")
+    assert errand.events.filter(what="gave_back", detail="药店关门了").exists()
+
+
+def test_a_worker_cannot_move_it_on_before_the_helper_took_it(resident, grid_worker):  # noqa: ANN001
+    errand = ask(resident, grid_worker)
+    helper = volunteer_of(resident.community)
+    services.errand_assign(errand=errand, to=helper, by=grid_worker)
+    with pytest.raises(ValidationError) as excinfo:
+        services.errand_advance(errand=errand, to=ErrandStatus.BUYING, by=grid_worker)
+    assert "not taken it on" in field_messages(excinfo)["status"]
+
+
+def test_a_second_tap_on_the_residents_page_asks_for_nothing_new(resident):  # noqa: ANN001
+    data = ErrandInput(kind="groceries", details="牛奶两盒")
+    first = ask(resident, None, data, source="resident")
+    assert ask(resident, None, data, source="resident") == first
+    with clock.pinned(NOW + timedelta(minutes=3)):
+        assert ask(resident, None, data, source="resident") != first
+
+
+def test_a_helper_no_longer_reads_an_errand_a_week_after_it_closed(resident, grid_worker):  # noqa: ANN001
+    from django.http import Http404
+
+    errand = ask(resident, grid_worker)
+    helper = volunteer_of(resident.community)
+    services.errand_assign(errand=errand, to=helper, by=grid_worker)
+    services.errand_accept(errand=errand, by=helper)
+    services.errand_advance(errand=errand, to=ErrandStatus.DELIVERING, by=helper)
+    services.errand_deliver(errand=errand, by=helper, code=errand.handover_code)
+    assert selectors.errand_for_user(helper, errand.pk) == errand
+    with clock.pinned(NOW + timedelta(days=8)), pytest.raises(Http404):
+        selectors.errand_for_user(helper, errand.pk)
+
+
+def test_a_volunteer_no_longer_verified_cannot_act_on_their_task(resident, grid_worker):  # noqa: ANN001
+    errand = ask(resident, grid_worker)
+    helper = volunteer_of(resident.community)
+    services.errand_assign(errand=errand, to=helper, by=grid_worker)
+    Volunteer.objects.filter(user=helper).update(status=VolunteerStatus.SUSPENDED)
+    with pytest.raises(PermissionDenied):
+        services.errand_accept(errand=errand, by=helper)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("12", 12), (" 7 ", 7), ("²", None),
+                                                 ("1" * 19, None), ("-3", None), ("", None),
+                                                 (None, None)])
+def test_posted_ids_are_plain_ascii_digits(value, expected):  # noqa: ANN001
+    from fangkong.lib.http import posted_id
+
+    assert posted_id(value) == expected

@@ -82,10 +82,8 @@ def links_in(reply: str) -> list[tuple[int, bool]]:
     ("代购 大米一袋、鸡蛋10个", ErrandKind.GROCERIES, "大米一袋、鸡蛋10个"),
     ("买菜：青菜两斤", ErrandKind.GROCERIES, "青菜两斤"),
     ("  买药，阿莫西林 0.25g 两盒", ErrandKind.MEDICINE, "阿莫西林 0.25g 两盒"),
-    ("药 降压药", ErrandKind.MEDICINE, "降压药"),
     ("垃圾", ErrandKind.GARBAGE, ""),
     ("维修 厨房水管漏水\r\n很急", ErrandKind.REPAIR, "厨房水管漏水\n很急"),
-    ("修门锁", ErrandKind.REPAIR, "门锁"),
     ("帮忙 取快递", ErrandKind.OTHER, "取快递"),
 ])
 def test_a_keyword_gives_the_kind_and_the_rest_is_the_request(message, kind, details):
@@ -94,7 +92,7 @@ def test_a_keyword_gives_the_kind_and_the_rest_is_the_request(message, kind, det
 
 
 @pytest.mark.parametrize("message", ["2", "1 38.5", "TD", "?", "是", "不是", "没有发热",
-                                     "", "请问代购怎么弄"])
+                                     "", "请问代购怎么弄", "药快吃完了", "药够", "修改一下"])
 def test_a_message_without_a_leading_keyword_is_not_an_errand(message):
     assert errand_ask_read(message) is None
 
@@ -103,9 +101,8 @@ def test_a_message_without_a_leading_keyword_is_not_an_errand(message):
 
 
 @pytest.mark.parametrize("message,kind", [("代购 大米一袋", "groceries"), ("买菜 青菜", "groceries"),
-                                          ("买药 布洛芬", "medicine"), ("药 降压药", "medicine"),
-                                          ("垃圾", "garbage"), ("维修 水管漏水", "repair"),
-                                          ("修 门锁", "repair"), ("帮忙 取快递", "other")])
+                                          ("买药 布洛芬", "medicine"), ("垃圾", "garbage"),
+                                          ("维修 水管漏水", "repair"), ("帮忙 取快递", "other")])
 def test_a_resident_s_keyword_message_creates_the_errand_and_is_confirmed(
         gw, zhang, message, kind):
     status, replies = text(gw, ZHANG_PHONE, message)
@@ -174,14 +171,11 @@ def test_a_resident_who_is_also_a_proxy_is_asked_which_person(gw, zhang, wife, g
     assert sorted(links_in(reply)) == sorted([(zhang.pk, False), (wife.pk, True)])
 
 
-def test_an_unknown_number_gets_a_polite_reply_and_nothing_is_stored(gw, zhang, caplog):
-    status, [reply] = text(gw, STRANGER_PHONE, "代购 大米")
+def test_an_unknown_number_gets_no_reply_and_nothing_is_stored(gw, zhang, caplog):
+    # A reply to every stranger who texts a keyword would be a paid spam route.
+    status, replies = text(gw, STRANGER_PHONE, "代购 大米")
 
-    assert status == 200
-    with translation.override(settings.LANGUAGE_CODE):
-        assert reply == translation.gettext(
-            "Sorry, this number is not registered with your community, so we cannot take "
-            "the request. Please call your grid worker.")
+    assert status == 200 and replies == []
     assert not Errand.objects.exists() and not SmsInbound.objects.exists()
     assert STRANGER_PHONE not in caplog.text
 

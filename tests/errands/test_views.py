@@ -4,6 +4,8 @@ in a fixed number of queries, assigning and handing over through the errand page
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 
@@ -100,3 +102,26 @@ def test_the_queue_takes_a_fixed_number_of_queries(resident, grid_worker,  # noq
     assert response.status_code == 200
     assert len(response.context["queue"].page.object_list) == 30
     assert make_client().get(reverse("errands:queue")).status_code == 302
+
+
+def test_a_worker_stops_the_residents_old_links(resident, grid_worker,  # noqa: ANN001
+                                                other_grid_worker):
+    from fangkong.audit.models import AuditAction, AuditEvent
+    from fangkong.errands.resident_links import resident_token
+    from fangkong.lib import clock
+
+    old = resident_token(resident.pk)
+    page = reverse("errands:resident", args=[old])
+    assert make_client().get(page).status_code == 200
+    client = make_client(grid_worker)
+    with clock.pinned(clock.now() + timedelta(seconds=5)):
+        url = reverse("errands:new", args=[resident.pk])
+        assert client.post(url, {"do": "reset_links"}).status_code == 302
+        assert make_client().get(page).status_code == 410
+        new = resident_token(resident.pk)
+        assert make_client().get(reverse("errands:resident", args=[new])).status_code == 200
+    assert AuditEvent.objects.filter(action=AuditAction.RESIDENT_UPDATE,
+                                     object_id=str(resident.pk),
+                                     changes={"errand_links": "reset"}).exists()
+    # A worker of another grid cannot.
+    assert make_client(other_grid_worker).post(url, {"do": "reset_links"}).status_code == 404

@@ -107,16 +107,18 @@ def sms_inbound_receive(message: InboundSms, *, now: datetime) -> Reply | None:
             seen = SmsInbound.objects.select_for_update().filter(message_id=key).first()
             if seen is not None:
                 return _unsent(seen, message)
-            # A request for an errand (代购, 买药, 垃圾, 维修, 帮忙 ...) goes to the errands
-            # before any questionnaire reads it; recorded here, so it is taken once.
+            # A request for an errand (代购, 买药, 垃圾, 维修, 帮忙 ...; never one character,
+            # which answers to the questions start with: "药够", "药快吃完了") goes to the
+            # errands before any questionnaire reads it; recorded here, so it is taken once.
             ask = errand_ask_read(message.text)
             if ask is not None:
                 intake = sms_errand_intake(ask, index=index, now=now)
-                if not intake.known:  # nothing is stored for an unknown number
+                if not intake.known:
+                    # Nothing is stored and nothing is sent for an unknown number: a reply
+                    # to every stranger who texts a keyword would be a paid spam route.
                     log.info("errand SMS from %s, a number not in the registry",
                              mask_phone(message.sender))
-                    return Reply(0, reply_client_id(message.message_id), message.sender,
-                                 intake.reply)
+                    return None
                 inbound = SmsInbound.objects.create(
                     message_id=key, phone_index=index, received_at=now,
                     outcome=ERRAND_OUTCOME, reply=intake.reply)
