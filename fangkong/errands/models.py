@@ -101,6 +101,7 @@ class Errand(ScopedToGrid):
     # The resident tells the helper this code at the door (contactless hand-over).
     handover_code = models.CharField(max_length=6)
     handover = models.CharField(max_length=8, blank=True)  # "code" | "photo" | "worker"
+    handover_misses = models.PositiveSmallIntegerField(default=0)  # wrong codes typed
     hours = models.DecimalField(_("hours spent"), max_digits=4, decimal_places=1, null=True,
                                 blank=True)
     flagged = models.BooleanField(default=False)  # an item asks for an unusual quantity

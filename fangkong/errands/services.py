@@ -52,6 +52,8 @@ MAX_ITEMS = 30
 SENSIBLE_QUANTITY = {ErrandKind.MEDICINE: 6, ErrandKind.GROCERIES: 30}
 SENSIBLE_QUANTITY_OTHER = 20
 MAX_PHOTO_BYTES = 3 * 1024 * 1024
+# Wrong hand-over codes tried on one errand before only a photo or a worker confirms it.
+MAX_CODE_MISSES = 5
 # The same request from the same resident within this time is taken as a second tap.
 DOUBLE_TAP = timedelta(minutes=2)
 
@@ -376,21 +378,41 @@ def _photo_type(data: bytes) -> str | None:
     return None
 
 
-@transaction.atomic
 def errand_deliver(*, errand: Errand, by: User, code: str = "", photo: bytes | None = None,
                    hours: float | None = None) -> Errand:
     """Delivered, confirmed without contact: the code the resident says at the door, or
     a photo of the delivery left there. A worker of the area may also confirm it (a
-    resident who cannot say the code). `hours` spent count as volunteer hours."""
+    resident who cannot say the code). `hours` spent count as volunteer hours. Wrong
+    codes are counted (kept even though the delivery is refused); after
+    MAX_CODE_MISSES only a photo or a worker can confirm it."""
+    if code:
+        with transaction.atomic():
+            locked = _locked(errand)
+            if not _may_move(by, locked):
+                raise PermissionDenied
+            misses = Errand.objects.get(pk=locked.pk).handover_misses
+            wrong = code.strip() != locked.handover_code
+            if wrong and misses < MAX_CODE_MISSES:
+                Errand.objects.filter(pk=locked.pk).update(handover_misses=misses + 1)
+        if misses >= MAX_CODE_MISSES:
+            raise ValidationError({"code": [_(
+                "Too many wrong codes: add a photo of the delivery at the door, or ask the "
+                "worker to confirm it.")]})
+        if wrong:
+            raise ValidationError({"code": [_("The code is not right: ask the resident for "
+                                              "the 4 digits on their page again.")]})
+    return _errand_deliver(errand=errand, by=by, code=code, photo=photo, hours=hours)
+
+
+@transaction.atomic
+def _errand_deliver(*, errand: Errand, by: User, code: str, photo: bytes | None,
+                    hours: float | None) -> Errand:
     errand = _locked(errand)
     if not _may_move(by, errand):
         raise PermissionDenied
     _check_open(errand, ErrandStatus.DELIVERED)
     if code:
-        if code.strip() != errand.handover_code:
-            raise ValidationError({"code": [_("The code is not right: ask the resident for "
-                                              "the 4 digits on their page again.")]})
-        handover = "code"
+        handover = "code"  # checked by errand_deliver
     elif photo:
         kind = _photo_type(photo)
         if kind is None or len(photo) > MAX_PHOTO_BYTES:

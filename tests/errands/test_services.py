@@ -301,3 +301,24 @@ def test_posted_ids_are_plain_ascii_digits(value, expected):  # noqa: ANN001
     from fangkong.lib.http import posted_id
 
     assert posted_id(value) == expected
+
+
+def test_wrong_codes_are_counted_and_stop_after_five(resident, grid_worker):  # noqa: ANN001
+    errand = ask(resident, grid_worker)
+    helper = volunteer_of(resident.community)
+    services.errand_assign(errand=errand, to=helper, by=grid_worker)
+    services.errand_accept(errand=errand, by=helper)
+    services.errand_advance(errand=errand, to=ErrandStatus.DELIVERING, by=helper)
+    wrong = "0000" if errand.handover_code != "0000" else "1111"
+    for _n in range(services.MAX_CODE_MISSES):
+        with pytest.raises(ValidationError):
+            services.errand_deliver(errand=errand, by=helper, code=wrong)
+    errand.refresh_from_db()
+    assert errand.handover_misses == services.MAX_CODE_MISSES
+    # Even the right code is refused now; a worker confirms it.
+    with pytest.raises(ValidationError) as excinfo:
+        services.errand_deliver(errand=errand, by=helper, code=errand.handover_code)
+    assert "Too many wrong codes" in field_messages(excinfo)["code"]
+    services.errand_deliver(errand=errand, by=grid_worker)
+    errand.refresh_from_db()
+    assert (errand.status, errand.handover) == (ErrandStatus.DELIVERED, "worker")

@@ -39,6 +39,7 @@ class Migration(migrations.Migration):
                 ('failure_reason', models.CharField(blank=True, max_length=200, verbose_name='why it could not be done')),
                 ('handover_code', models.CharField(max_length=6)),
                 ('handover', models.CharField(blank=True, max_length=8)),
+                ('handover_misses', models.PositiveSmallIntegerField(default=0)),
                 ('hours', models.DecimalField(blank=True, decimal_places=1, max_digits=4, null=True, verbose_name='hours spent')),
                 ('flagged', models.BooleanField(default=False)),
                 ('assigned_to', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='errands', to=settings.AUTH_USER_MODEL)),
