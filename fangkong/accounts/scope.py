@@ -57,3 +57,15 @@ def path_scope_q(user, field: str) -> Q:  # noqa: ANN001
     if area is None:
         return NOTHING
     return area.subtree_q(field)
+
+
+def area_in_scope(user, area_id: int, *, kind: str | None = None) -> Area:  # noqa: ANN001
+    """The access gate of an area page: the area (of `kind`, when given) if it lies in
+    the user's own subtree, else 404. Capability checks come first, in the caller."""
+    from django.http import Http404
+
+    rows = Area.objects.filter(area_scope_q(user), pk=area_id)
+    area = (rows.filter(kind=kind) if kind else rows).first()
+    if area is None:
+        raise Http404
+    return area

@@ -23,7 +23,7 @@ from django.utils.translation import pgettext
 
 from fangkong.accounts.models import User
 from fangkong.accounts.roles import Can, can
-from fangkong.accounts.scope import area_scope_q
+from fangkong.accounts.scope import area_in_scope, area_scope_q
 from fangkong.audit.models import AuditAction
 from fangkong.audit.services import audit_record
 from fangkong.care.allowances import first_valid, role_labels, rules_applying
@@ -66,10 +66,7 @@ def pay_area_for_user(user, area_id: int) -> Area:  # noqa: ANN001
     and the area lies in their own."""
     if not can(user, Can.MANAGE_PAY):
         raise Http404
-    area = Area.objects.filter(area_scope_q(user), pk=area_id).first()
-    if area is None:
-        raise Http404
-    return area
+    return area_in_scope(user, area_id)
 
 
 def areas_below(area: Area) -> list[Area]:

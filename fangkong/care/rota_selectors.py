@@ -19,7 +19,7 @@ from django.http import Http404
 
 from fangkong.accounts.models import User
 from fangkong.accounts.roles import Can, can
-from fangkong.accounts.scope import area_scope_q
+from fangkong.accounts.scope import area_in_scope, area_scope_q
 from fangkong.care.models import (
     SWAP_OPEN,
     Attendance,
@@ -73,11 +73,7 @@ def community_for_rota(user, area_id: int) -> Area:  # noqa: ANN001
     community lies in their area."""
     if not can(user, Can.MANAGE_ROTA):
         raise Http404
-    area = Area.objects.filter(area_scope_q(user), kind=AreaKind.COMMUNITY,
-                               pk=area_id).first()
-    if area is None:
-        raise Http404
-    return area
+    return area_in_scope(user, area_id, kind=AreaKind.COMMUNITY)
 
 
 def may_manage(user, community_id: int) -> bool:  # noqa: ANN001

@@ -19,7 +19,7 @@ from django.http import Http404
 
 from fangkong.accounts.models import Role, User
 from fangkong.accounts.roles import Can, can
-from fangkong.accounts.scope import NOTHING, area_scope_q, path_scope_q
+from fangkong.accounts.scope import NOTHING, area_in_scope, area_scope_q, path_scope_q
 from fangkong.care.models import (
     PENDING,
     CareOfficer,
@@ -137,11 +137,7 @@ def street_for_designation(user, street_id: int) -> Area:  # noqa: ANN001
     and the user designates care officers."""
     if not can(user, Can.DESIGNATE_CARE_OFFICERS):
         raise Http404
-    street = Area.objects.filter(area_scope_q(user), kind=AreaKind.STREET,
-                                 pk=street_id).first()
-    if street is None:
-        raise Http404
-    return street
+    return area_in_scope(user, street_id, kind=AreaKind.STREET)
 
 
 def officers_of(street: Area) -> list[CareOfficer]:
@@ -163,10 +159,7 @@ def area_for_figures(user, area_id: int) -> Area:  # noqa: ANN001
     user's role sees care figures."""
     if not can(user, Can.VIEW_CARE_FIGURES):
         raise Http404
-    area = Area.objects.filter(area_scope_q(user), pk=area_id).first()
-    if area is None:
-        raise Http404
-    return area
+    return area_in_scope(user, area_id)
 
 
 @dataclass

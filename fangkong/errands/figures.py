@@ -24,7 +24,7 @@ from django.utils.translation import pgettext
 
 from fangkong.accounts.models import Role, User
 from fangkong.accounts.roles import Can, can
-from fangkong.accounts.scope import area_scope_q
+from fangkong.accounts.scope import area_in_scope, area_scope_q
 from fangkong.audit.models import AuditAction
 from fangkong.audit.services import audit_record
 from fangkong.errands.models import (
@@ -69,10 +69,7 @@ def area_for_errand_figures(user, area_id: int) -> Area:  # noqa: ANN001
     handles errands or reads care figures, and the area lies in their own."""
     if not may_read_figures(user):
         raise Http404
-    area = Area.objects.filter(area_scope_q(user), pk=area_id).first()
-    if area is None:
-        raise Http404
-    return area
+    return area_in_scope(user, area_id)
 
 
 def errands_in(area: Area) -> QuerySet[Errand]:

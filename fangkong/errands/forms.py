@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from fangkong.errands.models import ErrandKind, Payment, Source, Urgency
@@ -86,3 +89,13 @@ class AssignForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("Why"), max_length=200, required=False)
+
+
+def show_errors(request: HttpRequest, form: forms.Form | None, exc: ValidationError) -> None:
+    """A service's refusal next to the field it concerns, else as a message at the top."""
+    for field, errors in exc.message_dict.items():
+        for error in errors:
+            if form is not None and field in form.fields:
+                form.add_error(field, error)
+            else:
+                messages.error(request, error)

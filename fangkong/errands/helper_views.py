@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from fangkong.audit.services import client_ip
 from fangkong.errands import selectors, services
+from fangkong.errands.forms import show_errors
 from fangkong.errands.models import OPEN, Errand, ErrandStatus
 from fangkong.followup.channels.base import masked_name
 
@@ -46,14 +47,6 @@ class FailForm(forms.Form):
                              help_text=gettext_lazy("The resident and the worker read it."))
 
 
-def _show_errors(request: HttpRequest, form: forms.Form | None, exc: ValidationError) -> None:
-    """A service's refusal next to the field it concerns, else as a message at the top."""
-    for field, errors in exc.message_dict.items():
-        for error in errors:
-            if form is not None and field in form.fields:
-                form.add_error(field, error)
-            else:
-                messages.error(request, error)
 
 
 @login_required
@@ -121,7 +114,7 @@ def task(request: HttpRequest, errand_id: int) -> HttpResponse:
                     messages.success(request, _("Recorded: the worker will find another way."))
                 return redirect("errands:tasks")
         except ValidationError as exc:
-            _show_errors(request, form, exc)
+            show_errors(request, form, exc)
     open_ = errand.status in OPEN
     accepted = open_ and errand.accepted_at is not None
     return render(request, "errands/task.html", {

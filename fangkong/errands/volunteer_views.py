@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from fangkong.accounts.roles import Can, can
 from fangkong.audit.services import client_ip
 from fangkong.errands import volunteers as vol
+from fangkong.errands.forms import show_errors
 from fangkong.errands.models import Skill, Volunteer, VolunteerStatus
 from fangkong.residents.forms import apply_errors
 
@@ -61,14 +62,6 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(label=gettext_lazy("Why"), max_length=200, required=False)
 
 
-def _show_errors(request: HttpRequest, form: forms.Form | None, exc: ValidationError) -> None:
-    """A service's refusal next to the field it concerns, else as a message at the top."""
-    for field, errors in exc.message_dict.items():
-        for error in errors:
-            if form is not None and field in form.fields:
-                form.add_error(field, error)
-            else:
-                messages.error(request, error)
 
 
 # The join link and form ------------------------------------------------------------------
@@ -200,7 +193,7 @@ def volunteer(request: HttpRequest, volunteer_id: int) -> HttpResponse:
                         "back to the queue.") % {"n": released})
                     return redirect("errands:volunteer", volunteer_.pk)
         except ValidationError as exc:
-            _show_errors(request, form, exc)
+            show_errors(request, form, exc)
     return render(request, "errands/volunteer.html", {
         **context, "v": volunteer_, "skills": _skill_labels(volunteer_),
         "open_tasks": vol.volunteer_open_tasks(volunteer_),
