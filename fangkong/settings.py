@@ -177,9 +177,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("FANGKONG_BEHIND_PROXY", False) else None
-)
+# Behind a reverse proxy: trust its X-Forwarded-Proto, and take the client's address from
+# the last entry of X-Forwarded-For (the one the proxy added), for the audit log and the
+# rate limits of the public pages.
+BEHIND_PROXY = env_bool("FANGKONG_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 
 LOGGING = {
     "version": 1,

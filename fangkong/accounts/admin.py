@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from fangkong.accounts.models import ApiToken, User
 from fangkong.accounts.roles import ROLE_AREA_KINDS
 from fangkong.audit.models import AuditAction
-from fangkong.audit.services import audit_record
+from fangkong.audit.services import audit_record, client_ip
 from fangkong.places.models import AreaKind
 
 
@@ -53,7 +53,7 @@ class StaffAdmin(UserAdmin):
                          object_id=obj.pk, object_label=obj.username,
                          area_path=obj.area.path if obj.area_id else "",
                          changes={f: ["", str(form.cleaned_data.get(f))] for f in watched},
-                         ip=request.META.get("REMOTE_ADDR"))
+                         ip=client_ip(request))
 
 
 @admin.register(ApiToken)

@@ -6,7 +6,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
 from fangkong.audit.models import AuditAction
-from fangkong.audit.services import audit_record
+from fangkong.audit.services import audit_record, client_ip
 
 
 @receiver(user_login_failed)
@@ -14,4 +14,4 @@ def record_failed_login(sender, credentials, request=None, **kwargs) -> None:  #
     username = str(credentials.get("username", ""))[:150]
     audit_record(by=None, action=AuditAction.LOGIN_FAILED, object_type="user",
                  object_label=username,
-                 ip=request.META.get("REMOTE_ADDR") if request is not None else None)
+                 ip=client_ip(request) if request is not None else None)

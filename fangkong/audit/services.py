@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from fangkong.audit.models import AuditEvent
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The address recorded in the audit log with the user's action."""
+    """The client's address, for the audit log and the rate limits: the connection's,
+    or behind a reverse proxy (FANGKONG_BEHIND_PROXY) the last X-Forwarded-For entry,
+    the one our proxy added (earlier entries are the client's own claims)."""
+    if settings.BEHIND_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -68,7 +68,7 @@ class ReasonForm(forms.Form):
 
 
 def _client(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR") or "?"
+    return client_ip(request) or "?"
 
 
 @never_cache

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from fangkong.accounts.roles import Can, can
+from fangkong.audit.services import client_ip
 from fangkong.places.forms import HouseholdForm
 from fangkong.places.models import AreaKind, AreaStats
 from fangkong.places.selectors import (
@@ -86,7 +87,7 @@ def building_detail(request: HttpRequest, building_id: int) -> HttpResponse:
             try:
                 household = household_create(
                     by=request.user, building=building, unit=form.cleaned_data["unit"],
-                    room=form.cleaned_data["room"], ip=request.META.get("REMOTE_ADDR"))
+                    room=form.cleaned_data["room"], ip=client_ip(request))
             except ValidationError as exc:
                 apply_errors(form, exc.message_dict)
             else:

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from fangkong.audit.services import client_ip
 from fangkong.errands.resident_links import resident_link
 from fangkong.followup.answers import contacts_answer, spec_of
 from fangkong.followup.channels.web.checkin import (
@@ -154,7 +155,7 @@ def checkin(request: HttpRequest, token: str) -> HttpResponse:
     if building is None:
         return _refused(request, _("This code is not valid. Please scan the code on your "
                                    "building's door, or ask your grid worker."), status=404)
-    client = request.META.get("REMOTE_ADDR") or "?"
+    client = client_ip(request) or "?"
     now = clock.now()
     rounds = open_web_rounds(building, now=now)
     context: dict = {"building": building, "open": bool(rounds),
