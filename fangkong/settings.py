@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "fangkong.followup",
     "fangkong.care",
     "fangkong.errands",
+    "fangkong.passes",
     "fangkong.synth",
     "django.contrib.admin",
     "django.contrib.auth",

@@ -1,0 +1,95 @@
+"""The status behind a pass, as a colour and one line for the guard (never the medical
+details):
+
+- **red**: may not leave: in home isolation, or an open fever alert waiting for a worker;
+- **yellow**: home health monitoring: may pass with a temperature check;
+- **green**: may pass;
+- **grey**: unknown: the code is not a pass, forged, replaced by a newer one, revoked,
+  expired, or the person is no longer registered.
+
+The rules read the isolation periods and the follow-up alerts, so a fever reported to
+the robot at 9:00 turns the pass red at the gate at 9:01.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.utils.translation import gettext as _
+
+from fangkong.followup.models import Alert, AlertStatus
+from fangkong.isolation.models import IsolationPeriod, PeriodKind, PeriodStatus
+from fangkong.lib import clock
+from fangkong.passes.models import Pass
+from fangkong.passes.tokens import Refusal, TokenError, pass_key
+from fangkong.residents.models import Resident, ResidentStatus
+
+# Follow-up rules whose open alert keeps a resident in (shipped.py: a temperature at or
+# above the threshold, a fever reported, a rising temperature).
+FEVER_RULES = ("fever", "fever_reported", "rising")
+
+
+class Colour(StrEnum):
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+    GREY = "grey"
+
+
+@dataclass(frozen=True)
+class PassStatus:
+    colour: Colour
+    reason: str  # one line for the guard
+    pass_: Pass | None = None
+    residents: tuple[Resident, ...] = ()
+
+
+def _grey(reason: str, pass_: Pass | None = None) -> PassStatus:
+    return PassStatus(colour=Colour.GREY, reason=reason, pass_=pass_)
+
+
+def status_of_token(token: str) -> PassStatus:
+    """What a scanned code says: grey with the reason for anything but a standing pass,
+    else the status of the people it is for."""
+    try:
+        key = pass_key(token)
+    except TokenError as exc:
+        return _grey(_("Not a pass code.") if exc.refusal == Refusal.MALFORMED
+                     else _("Forged code: not issued by this system."))
+    pass_ = (Pass.objects.select_related("resident", "household")
+             .filter(pk=key.pass_id).first())
+    if pass_ is None:
+        return _grey(_("Unknown pass."))
+    if key.version != pass_.version:
+        return _grey(_("An old code: this pass was issued again."), pass_)
+    return status_of_pass(pass_)
+
+
+def status_of_pass(pass_: Pass) -> PassStatus:
+    if pass_.revoked_at is not None:
+        return _grey(_("Pass revoked."), pass_)
+    if pass_.expires_on is not None and pass_.expires_on < clock.local_today():
+        return _grey(_("Pass expired."), pass_)
+    if pass_.resident_id:
+        people = [pass_.resident]
+    else:
+        people = list(Resident.objects.filter(household_id=pass_.household_id,
+                                              status=ResidentStatus.ACTIVE).order_by("pk"))
+    people = [p for p in people if p.status == ResidentStatus.ACTIVE]
+    if not people:
+        return _grey(_("No longer registered here."), pass_)
+    ids = [p.pk for p in people]
+    periods = set(IsolationPeriod.objects.filter(resident_id__in=ids,
+                                                 status=PeriodStatus.OPEN)
+                  .values_list("kind", flat=True))
+    if PeriodKind.ISOLATION in periods:
+        colour, reason = Colour.RED, _("In home isolation: may not leave.")
+    elif Alert.objects.filter(resident_id__in=ids, status=AlertStatus.OPEN,
+                              rule_key__in=FEVER_RULES).exists():
+        colour, reason = Colour.RED, _("Fever reported, a worker is on it: may not leave.")
+    elif PeriodKind.MONITORING in periods:
+        colour, reason = Colour.YELLOW, _("Home health monitoring: check the temperature.")
+    else:
+        colour, reason = Colour.GREEN, _("May pass.")
+    return PassStatus(colour=colour, reason=reason, pass_=pass_, residents=tuple(people))

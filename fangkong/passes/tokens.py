@@ -1,0 +1,71 @@
+"""The token in a pass's QR code: `FK1.<pass id>.<version>.<signature>`.
+
+Nothing personal: the pass id and version in base 62, and an HMAC-SHA256 of them keyed by
+the installation's secret key (Django's `salted_hmac` with this module's salt), cut to
+128 bits and base64url-encoded. `FK1` is the format's version, so the format can change
+without old codes being misread. Reading a token checks its shape and signature only;
+whether the pass still stands (its version, revocation, expiry) is for the caller, which
+looks it up (`fangkong.passes.status`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.core import signing
+from django.utils.crypto import salted_hmac
+
+PREFIX = "FK1"
+SALT = "fangkong.passes.token"
+MAX_LENGTH = 80  # a genuine token is far shorter; longer input is refused unread
+_SHAPE = re.compile(r"FK1\.([0-9A-Za-z]{1,11})\.([0-9A-Za-z]{1,6})\.([A-Za-z0-9_-]{22})")
+
+
+class Refusal(StrEnum):
+    MALFORMED = "malformed"  # not a pass code at all (another QR code, a typo)
+    FORGED = "forged"  # the shape of a pass code with a signature that does not match
+
+
+class TokenError(ValueError):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.value)
+        self.refusal = refusal
+
+
+@dataclass(frozen=True)
+class PassKey:
+    pass_id: int
+    version: int
+
+
+def _signature(body: str) -> str:
+    digest = salted_hmac(SALT, body, algorithm="sha256").digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def pass_token(pass_id: int, version: int) -> str:
+    body = f"{PREFIX}.{signing.b62_encode(pass_id)}.{signing.b62_encode(version)}"
+    return f"{body}.{_signature(body)}"
+
+
+def pass_key(token: str) -> PassKey:
+    """The pass id and version of a genuine token; TokenError (malformed or forged)
+    otherwise. Exact: a code is read as scanned, nothing trimmed. Constant-time
+    signature comparison."""
+    token = token or ""
+    if len(token) > MAX_LENGTH:
+        raise TokenError(Refusal.MALFORMED)
+    match = _SHAPE.fullmatch(token)
+    if match is None:
+        raise TokenError(Refusal.MALFORMED)
+    body = token.rsplit(".", 1)[0]
+    if not hmac.compare_digest(_signature(body), match.group(3)):
+        raise TokenError(Refusal.FORGED)
+    pass_id, version = signing.b62_decode(match.group(1)), signing.b62_decode(match.group(2))
+    if pass_id <= 0 or version <= 0:
+        raise TokenError(Refusal.FORGED)
+    return PassKey(pass_id=pass_id, version=version)
