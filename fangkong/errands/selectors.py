@@ -2,8 +2,9 @@
 
 Who reads an errand:
 - workers with the errands capability whose area holds its resident (the whole errand);
-- the helper it is given to (only what the task needs: `HelperView`);
-- the resident, on their own page (its status and history, `resident_errands`).
+- the helper it is given to, while it is open and for a week after it closed (the task
+  page, `helper_views.task`, shows only what the task needs);
+- the resident, on their own page (its status and progress, `resident_errands`).
 Nobody else: the gate answers 404.
 """
 
