@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -33,6 +32,7 @@ from fangkong.errands.resident_links import (
 )
 from fangkong.errands.selectors import resident_errands
 from fangkong.followup.channels.base import masked_name
+from fangkong.lib.counters import window_add
 from fangkong.residents.models import Resident, ResidentStatus
 
 SHOWN_ERRANDS = 20
@@ -55,13 +55,7 @@ def _refused(request: HttpRequest, message: str, *, status: int) -> HttpResponse
 
 def _post_counted(resident_id: int) -> bool:
     """Count one POST for this resident; False once over the hourly limit."""
-    key = f"fangkong.errands.resident.posts.{resident_id}"
-    cache.add(key, 0, timeout=POST_WINDOW)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=POST_WINDOW)
-        count = 1
+    count = window_add(f"fangkong.errands.resident.posts.{resident_id}", window=POST_WINDOW)
     return count <= posts_per_hour()
 
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import segno
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Sum, Value, When
@@ -47,6 +46,7 @@ from fangkong.errands.models import (
 )
 from fangkong.errands.services import errands_release
 from fangkong.lib import clock, crypto
+from fangkong.lib.counters import window_add, window_count
 from fangkong.lib.phone import PhoneError, parse_phone
 from fangkong.lib.text import find_unsafe_char
 from fangkong.places.models import Area, AreaKind
@@ -99,19 +99,13 @@ def _join_key(client: str) -> str:
 
 def join_attempts(client: str) -> int:
     """Submissions from `client` in the current window."""
-    return int(cache.get(_join_key(client), 0))
+    return window_count(_join_key(client))
 
 
 def join_attempt_record(client: str) -> int:
     """Count one submission; the count in this window. The window starts at the first
     submission and is not extended by later ones."""
-    key = _join_key(client)
-    cache.add(key, 0, timeout=JOIN_WINDOW)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=JOIN_WINDOW)
-        return 1
+    return window_add(_join_key(client), window=JOIN_WINDOW)
 
 
 # Joining ---------------------------------------------------------------------------------

@@ -20,12 +20,12 @@ from datetime import datetime
 import segno
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 
 from fangkong.followup.channels.web.links import checkin_token
 from fangkong.followup.models import Contact, ContactState, Round, RoundStatus
+from fangkong.lib.counters import window_add, window_count
 from fangkong.places.models import Building
 from fangkong.residents.models import Proxy, ResidentStatus
 
@@ -117,19 +117,13 @@ def _miss_key(building_id: int, client: str) -> str:
 
 def misses(building_id: int, client: str) -> int:
     """Wrong tries from `client` at this building in the current window."""
-    return int(cache.get(_miss_key(building_id, client), 0))
+    return window_count(_miss_key(building_id, client))
 
 
 def miss_record(building_id: int, client: str) -> int:
     """Count one wrong try and log it (never the digits); the count in this window. The
     window starts at the first miss and is not extended by later ones."""
-    key = _miss_key(building_id, client)
-    cache.add(key, 0, timeout=MISS_WINDOW)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=MISS_WINDOW)
-        count = 1
+    count = window_add(_miss_key(building_id, client), window=MISS_WINDOW)
     log.warning("building check-in: no match at building %s from %s (%d of %d in %d min)",
                 building_id, client, count, MISS_LIMIT, MISS_WINDOW // 60)
     if count == MISS_LIMIT:
