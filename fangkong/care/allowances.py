@@ -41,7 +41,7 @@ from fangkong.audit.models import AuditAction
 from fangkong.audit.services import audit_record
 from fangkong.care.models import AllowanceRule, MemberKind
 from fangkong.lib import clock
-from fangkong.lib.text import find_unsafe_char
+from fangkong.lib.fields import clean_text
 from fangkong.places.models import AREA_LEVELS, Area, AreaKind
 
 ALLOWANCE_MAX = Decimal("10000")
@@ -264,16 +264,10 @@ def allowance_rule_withdraw(*, rule: AllowanceRule, reason: str, by: User,
     locked = _locked_in_scope(rule, by)
     if locked.withdrawn_at is not None:
         raise _already_withdrawn(locked)
-    reason = " ".join((reason or "").split())
-    if not reason:
-        raise ValidationError({"reason": [_(
-            "Say why the rule is withdrawn (for example: amount typed wrong).")]})
-    if find_unsafe_char(reason) is not None:
-        raise ValidationError({"reason": [_("The text holds a character that cannot be "
-                                            "stored (a control character): type it again.")]})
-    if len(reason) > MAX_WITHDRAWN_REASON:
-        raise ValidationError({"reason": [_("Keep it under %(n)d characters.")
-                                          % {"n": MAX_WITHDRAWN_REASON}]})
+    reason = clean_text(reason, field="reason", limit=MAX_WITHDRAWN_REASON, required=True,
+                        collapse_spaces=True, required_message=_(
+                            "Say why the rule is withdrawn (for example: amount typed "
+                            "wrong)."))
     locked.withdrawn_at, locked.withdrawn_by, locked.withdrawn_reason = clock.now(), by, reason
     locked.save(update_fields=["withdrawn_at", "withdrawn_by", "withdrawn_reason"])
     audit_record(by=by, action=AuditAction.ALLOWANCE_RULE_CHANGE, object_type="allowance_rule",

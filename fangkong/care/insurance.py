@@ -28,7 +28,8 @@ from fangkong.audit.services import audit_record
 from fangkong.care.allowances import yuan
 from fangkong.care.models import InsuranceKind, InsurancePolicy
 from fangkong.lib import clock
-from fangkong.lib.text import find_unsafe_char, squash_spaces, to_halfwidth
+from fangkong.lib.fields import clean_text
+from fangkong.lib.text import squash_spaces, to_halfwidth
 from fangkong.places.models import Area
 
 SUM_INSURED_MAX = Decimal("99999999.99")  # the column holds 10 digits, 2 of them fen
@@ -141,15 +142,8 @@ def my_policies(user) -> list[InsurancePolicy]:  # noqa: ANN001
 
 
 def _line(value: str, *, field: str, limit: int) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise ValidationError({field: [_("This is needed.")]})
-    if find_unsafe_char(value) is not None:
-        raise ValidationError({field: [_("The text holds a character that cannot be stored "
-                                         "(a control character): type it again.")]})
-    if len(value) > limit:
-        raise ValidationError({field: [_("Keep it under %(n)d characters.") % {"n": limit}]})
-    return value
+    return clean_text(value, field=field, limit=limit, required=True,
+                      required_message=_("This is needed."))
 
 
 @transaction.atomic

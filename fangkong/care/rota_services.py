@@ -43,7 +43,7 @@ from fangkong.care.models import (
 )
 from fangkong.care.rota_selectors import communities_for_rota, may_manage
 from fangkong.lib import clock
-from fangkong.lib.text import find_unsafe_char
+from fangkong.lib.fields import clean_text
 from fangkong.places.models import Area, AreaKind
 
 MAX_ROTA_DAYS = 42  # six weeks ahead
@@ -64,15 +64,7 @@ def rota_rules(*, ab_mode: str = "prefer", ab_block_days: int = 1,
 
 
 def _text(value: str, *, field: str, limit: int, required: bool = False) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise ValidationError({field: [_("Fill this in.")]})
-    if len(value) > limit:
-        raise ValidationError({field: [_("Keep it under %(n)d characters.") % {"n": limit}]})
-    if find_unsafe_char(value) is not None:
-        raise ValidationError({field: [_("The text holds a character that cannot be stored "
-                                         "(a control character): type it again.")]})
-    return value
+    return clean_text(value, field=field, limit=limit, required=required)
 
 
 def _words(value: str, *, field: str) -> str:

@@ -31,7 +31,7 @@ from fangkong.care.models import (
 )
 from fangkong.care.selectors import assignees_for, is_care_officer, may_handle
 from fangkong.lib import clock
-from fangkong.lib.text import find_unsafe_char
+from fangkong.lib.fields import clean_text
 from fangkong.places.models import Area, AreaKind
 
 # Hours from filing to the deadline for a resolution, by kind; urgent ones get half.
@@ -58,15 +58,8 @@ def deadline_hours(kind: str, urgency: str) -> int:
 
 
 def _clean_text(value: str, *, field: str, limit: int, required: bool) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise ValidationError({field: [_("Write a few words.")]})
-    if len(value) > limit:
-        raise ValidationError({field: [_("Keep it under %(n)d characters.") % {"n": limit}]})
-    if find_unsafe_char(value, multiline=True) is not None:
-        raise ValidationError({field: [_("The text holds a character that cannot be stored "
-                                         "(a control character): type it again.")]})
-    return value
+    return clean_text(value, field=field, limit=limit, required=required, multiline=True,
+                      required_message=_("Write a few words."))
 
 
 def _post_areas(user: User) -> dict[str, Area]:

@@ -50,7 +50,7 @@ from fangkong.errands.selectors import handled_q
 from fangkong.errands.services import NOTHING_TO_BUY, helpers_q_for
 from fangkong.followup.channels.base import masked_name
 from fangkong.lib import clock
-from fangkong.lib.text import find_unsafe_char
+from fangkong.lib.fields import clean_text
 from fangkong.places.models import Building
 
 # What is batched, and which errands are still to be bought (the default filter). Once
@@ -225,15 +225,7 @@ def shopping_lists(user, *, kind: str = ErrandKind.MEDICINE,  # noqa: ANN001
 def clean_supplier(value: str) -> str:
     """A supplier's name as typed, spaces collapsed (so that the lists group it), or
     ValidationError in words a worker understands."""
-    value = " ".join((value or "").split())
-    if len(value) > SUPPLIER_MAX:
-        raise ValidationError({"supplier": [_("Keep it under %(n)d characters.") % {
-            "n": SUPPLIER_MAX}]})
-    if find_unsafe_char(value) is not None:
-        raise ValidationError({"supplier": [_(
-            "The text holds a character that cannot be stored (a control character): type "
-            "it again.")]})
-    return value
+    return clean_text(value, field="supplier", limit=SUPPLIER_MAX, collapse_spaces=True)
 
 
 @transaction.atomic

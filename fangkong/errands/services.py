@@ -42,7 +42,7 @@ from fangkong.errands.models import (
 from fangkong.errands.selectors import helpers_q_for
 from fangkong.isolation.models import IsolationPeriod, PeriodStatus
 from fangkong.lib import clock, crypto
-from fangkong.lib.text import find_unsafe_char
+from fangkong.lib.fields import clean_text
 from fangkong.residents.models import Resident, ResidentStatus
 
 MAX_DETAILS = 1000
@@ -91,16 +91,7 @@ class ErrandInput:
 
 
 def _text(value: str, *, field_name: str, limit: int, multiline: bool = False) -> str:
-    # Browsers send a textarea's line breaks as CR LF.
-    value = (value or "").replace("\r\n", "\n").strip()
-    if len(value) > limit:
-        raise ValidationError({field_name: [_("Keep it under %(n)d characters.") % {
-            "n": limit}]})
-    if find_unsafe_char(value, multiline=multiline) is not None:
-        raise ValidationError({field_name: [_(
-            "The text holds a character that cannot be stored (a control character): type "
-            "it again.")]})
-    return value
+    return clean_text(value, field=field_name, limit=limit, multiline=multiline)
 
 
 def due_at(urgency: str, now: datetime) -> datetime:
@@ -218,7 +209,7 @@ def errand_create(*, resident: Resident, data: ErrandInput, source: str,
         details=details, urgency=data.urgency, urgency_rank=URGENCY_RANK[data.urgency],
         preferred_time=_text(data.preferred_time, field_name="preferred_time", limit=60),
         payment=data.payment,
-        supplier=" ".join(_text(data.supplier, field_name="supplier", limit=60).split()),
+        supplier=clean_text(data.supplier, field="supplier", limit=60, collapse_spaces=True),
         source=source, vulnerable=vulnerable, isolated=_isolated(resident), created_by=by,
         created_at=now, due_at=due_at(data.urgency, now),
         handover_code=f"{secrets.randbelow(10_000):04d}",

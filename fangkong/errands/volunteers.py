@@ -47,8 +47,8 @@ from fangkong.errands.models import (
 from fangkong.errands.services import errands_release
 from fangkong.lib import clock, crypto
 from fangkong.lib.counters import window_add, window_count
+from fangkong.lib.fields import clean_text
 from fangkong.lib.phone import PhoneError, parse_phone
-from fangkong.lib.text import find_unsafe_char
 from fangkong.places.models import Area, AreaKind
 from fangkong.residents.personal import PHONE, seal_phone
 
@@ -112,17 +112,8 @@ def join_attempt_record(client: str) -> int:
 
 
 def _text(value: str, *, field_name: str, limit: int, required: bool = False) -> str:
-    value = " ".join((value or "").split())
-    if required and not value:
-        raise ValidationError({field_name: [_("This field is required.")]})
-    if len(value) > limit:
-        raise ValidationError({field_name: [_("Keep it under %(n)d characters.") % {
-            "n": limit}]})
-    if find_unsafe_char(value) is not None:
-        raise ValidationError({field_name: [_(
-            "The text holds a character that cannot be stored (a control character): type "
-            "it again.")]})
-    return value
+    return clean_text(value, field=field_name, limit=limit, required=required,
+                      collapse_spaces=True, required_message=_("This field is required."))
 
 
 def _already_registered() -> ValidationError:

@@ -10,7 +10,7 @@ from fangkong.accounts.models import User
 from fangkong.accounts.roles import Can, can
 from fangkong.accounts.scope import grid_scope_q
 from fangkong.lib import clock
-from fangkong.lib.text import find_unsafe_char
+from fangkong.lib.fields import clean_text
 from fangkong.passes.models import Pass
 from fangkong.residents.models import Resident, ResidentStatus
 
@@ -44,9 +44,8 @@ def pass_revoke(*, pass_: Pass, reason: str, by: User) -> Pass:
         grid_scope_q(by), pk=pass_.resident_id).exists()
     if not can(by, Can.EDIT_RESIDENTS) or not resident_ok:
         raise PermissionDenied
-    reason = (reason or "").strip()
-    if not reason or len(reason) > 200 or find_unsafe_char(reason) is not None:
-        raise ValidationError({"reason": [_("Say why, in at most 200 characters.")]})
+    reason = clean_text(reason, field="reason", limit=200, required=True,
+                        required_message=_("Say why, in at most 200 characters."))
     pass_.revoked_at, pass_.revoked_reason = clock.now(), reason
     pass_.save(update_fields=["revoked_at", "revoked_reason"])
     return pass_

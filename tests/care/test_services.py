@@ -324,3 +324,9 @@ def test_designating_twice_is_refused(street_officer, care_officer):
         care_officer_designate(street=street_officer.area, user=care_officer,
                                by=street_officer)
     assert "already" in field_messages(excinfo)["user"]
+
+
+def test_details_typed_in_a_browser_keep_their_line_breaks(grid_worker, care_officer):  # noqa: ANN001
+    # A textarea sends CR LF: read as LF, not refused as a control character.
+    difficulty = difficulty_file(by=grid_worker, kind="family", details="第一行\r\n第二行")
+    assert difficulty.details == "第一行\n第二行"
