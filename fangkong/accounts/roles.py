@@ -37,6 +37,14 @@ class Can(StrEnum):
     HANDLE_ERRANDS = "handle_errands"
     # Verify (or refuse, suspend) the volunteers who offer to help one's community.
     VERIFY_VOLUNTEERS = "verify_volunteers"
+    # Scan passes and register visitors at the gates one is put on duty at (Gate.guards).
+    SCAN_AT_GATES = "scan_at_gates"
+    # A community's gates: their policy, who is on duty, devices, passes and visitors;
+    # the passage log and gate figures of the area.
+    MANAGE_GATES = "manage_gates"
+    # Issue, re-issue and revoke residents' passes, print pass sheets, read the passage
+    # log of one's own residents.
+    ISSUE_PASSES = "issue_passes"
 
 
 ROLE_AREA_KINDS: dict[str, frozenset[str]] = {
@@ -51,31 +59,33 @@ ROLE_AREA_KINDS: dict[str, frozenset[str]] = {
 
 _REGISTRY = {Can.VIEW_REGISTRY, Can.EXPORT}
 _WORKER = _REGISTRY | {Can.EDIT_RESIDENTS, Can.REVEAL_PHONE, Can.IMPORT_ROSTER,
-                       Can.HANDLE_ALERTS, Can.HANDLE_ERRANDS}
+                       Can.HANDLE_ALERTS, Can.HANDLE_ERRANDS, Can.SCAN_AT_GATES,
+                       Can.ISSUE_PASSES}
 # A whole list in clear is far more than one number shown on screen: only the leads who
 # may see full ID numbers may export them, and every such export is audited.
 _LEAD = _WORKER | {Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT, Can.EXPORT_UNMASKED,
                    Can.MANAGE_CAMPAIGNS, Can.VIEW_CARE_FIGURES, Can.MANAGE_ROTA,
-                   Can.MANAGE_PAY, Can.VERIFY_VOLUNTEERS}
+                   Can.MANAGE_PAY, Can.VERIFY_VOLUNTEERS, Can.MANAGE_GATES}
 
 ROLE_CAPABILITIES: dict[str, frozenset[Can]] = {
     Role.ADMIN: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.REVEAL_ID_NUMBER, Can.VIEW_AUDIT,
                                        Can.MANAGE_STAFF, Can.EXPORT_UNMASKED,
                                        Can.MANAGE_CAMPAIGNS, Can.VIEW_CARE_FIGURES,
                                        Can.DESIGNATE_CARE_OFFICERS, Can.MANAGE_ROTA,
-                                       Can.MANAGE_PAY, Can.SET_ALLOWANCES}),
+                                       Can.MANAGE_PAY, Can.SET_ALLOWANCES,
+                                       Can.MANAGE_GATES}),
     Role.STREET_OFFICER: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.VIEW_AUDIT,
                                                 Can.MANAGE_CAMPAIGNS, Can.HANDLE_ALERTS,
                                                 Can.VIEW_CARE_FIGURES,
                                                 Can.DESIGNATE_CARE_OFFICERS, Can.MANAGE_ROTA,
                                                 Can.MANAGE_PAY, Can.HANDLE_ERRANDS,
-                                                Can.VERIFY_VOLUNTEERS}),
+                                                Can.VERIFY_VOLUNTEERS, Can.MANAGE_GATES}),
     Role.COMMUNITY_SECRETARY: frozenset(_LEAD | {Can.MANAGE_STAFF}),
     Role.COMMUNITY_WORKER: frozenset(_WORKER),
     Role.GRID_WORKER: frozenset(_WORKER),
     # Guards and volunteers see residents only through their own features (gates, tasks).
-    Role.GATE_GUARD: frozenset(),
-    Role.VOLUNTEER: frozenset(),
+    Role.GATE_GUARD: frozenset({Can.SCAN_AT_GATES}),
+    Role.VOLUNTEER: frozenset({Can.SCAN_AT_GATES}),
 }
 
 

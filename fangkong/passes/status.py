@@ -27,7 +27,8 @@ from fangkong.residents.models import Resident, ResidentStatus
 
 # Follow-up rules whose open alert keeps a resident in (shipped.py: a temperature at or
 # above the threshold, a fever reported, a rising temperature).
-FEVER_RULES = ("fever", "fever_reported", "rising")
+# "gate_fever" is a fever measured at a gate (fangkong.passes.scan).
+FEVER_RULES = ("fever", "fever_reported", "rising", "gate_fever")
 
 
 class Colour(StrEnum):
@@ -43,10 +44,12 @@ class PassStatus:
     reason: str  # one line for the guard
     pass_: Pass | None = None
     residents: tuple[Resident, ...] = ()
+    # Why a grey code opens nothing (fangkong.passes.models.Refusal values), else "".
+    refusal: str = ""
 
 
-def _grey(reason: str, pass_: Pass | None = None) -> PassStatus:
-    return PassStatus(colour=Colour.GREY, reason=reason, pass_=pass_)
+def _grey(reason: str, refusal: str, pass_: Pass | None = None) -> PassStatus:
+    return PassStatus(colour=Colour.GREY, reason=reason, pass_=pass_, refusal=refusal)
 
 
 def status_of_token(token: str) -> PassStatus:
@@ -55,30 +58,40 @@ def status_of_token(token: str) -> PassStatus:
     try:
         key = pass_key(token)
     except TokenError as exc:
-        return _grey(_("Not a pass code.") if exc.refusal == Refusal.MALFORMED
-                     else _("Forged code: not issued by this system."))
-    pass_ = (Pass.objects.select_related("resident", "household")
+        if exc.refusal == Refusal.MALFORMED:
+            return _grey(_("Not a pass code."), "malformed")
+        return _grey(_("Forged code: not issued by this system."), "forged")
+    pass_ = (Pass.objects.select_related("resident", "resident__household", "household")
              .filter(pk=key.pass_id).first())
     if pass_ is None:
-        return _grey(_("Unknown pass."))
+        return _grey(_("Unknown pass."), "unknown")
     if key.version != pass_.version:
-        return _grey(_("An old code: this pass was issued again."), pass_)
+        return _grey(_("An old code: this pass was issued again."), "old_version", pass_)
     return status_of_pass(pass_)
 
 
 def status_of_pass(pass_: Pass) -> PassStatus:
     if pass_.revoked_at is not None:
-        return _grey(_("Pass revoked."), pass_)
+        return _grey(_("Pass revoked."), "revoked", pass_)
     if pass_.expires_on is not None and pass_.expires_on < clock.local_today():
-        return _grey(_("Pass expired."), pass_)
+        return _grey(_("Pass expired."), "expired", pass_)
     if pass_.resident_id:
         people = [pass_.resident]
     else:
         people = list(Resident.objects.filter(household_id=pass_.household_id,
-                                              status=ResidentStatus.ACTIVE).order_by("pk"))
+                                              status=ResidentStatus.ACTIVE)
+                      .select_related("household").order_by("pk"))
+    status = status_of_residents(people)
+    return PassStatus(colour=status.colour, reason=status.reason, pass_=pass_,
+                      residents=status.residents, refusal=status.refusal)
+
+
+def status_of_residents(people: list[Resident]) -> PassStatus:
+    """The colour of one person (found by the last digits of a phone or ID number when a
+    code will not scan) or of a household's people: the most restrictive of them."""
     people = [p for p in people if p.status == ResidentStatus.ACTIVE]
     if not people:
-        return _grey(_("No longer registered here."), pass_)
+        return _grey(_("No longer registered here."), "moved_out")
     ids = [p.pk for p in people]
     periods = set(IsolationPeriod.objects.filter(resident_id__in=ids,
                                                  status=PeriodStatus.OPEN)
@@ -92,4 +105,4 @@ def status_of_pass(pass_: Pass) -> PassStatus:
         colour, reason = Colour.YELLOW, _("Home health monitoring: check the temperature.")
     else:
         colour, reason = Colour.GREEN, _("May pass.")
-    return PassStatus(colour=colour, reason=reason, pass_=pass_, residents=tuple(people))
+    return PassStatus(colour=colour, reason=reason, residents=tuple(people))

@@ -1,4 +1,5 @@
-"""The token in a pass's QR code: `FK1.<pass id>.<version>.<signature>`.
+"""The token in a pass's QR code: `FK1.<pass id>.<version>.<signature>`; and in a
+visitor's code (scanned when they leave): `FV1.<visitor id>.<signature>`.
 
 Nothing personal: the pass id and version in base 62, and an HMAC-SHA256 of them keyed by
 the installation's secret key (Django's `salted_hmac` with this module's salt), cut to
@@ -21,8 +22,11 @@ from django.utils.crypto import salted_hmac
 
 PREFIX = "FK1"
 SALT = "fangkong.passes.token"
+VISITOR_PREFIX = "FV1"
+VISITOR_SALT = "fangkong.passes.visitor"
 MAX_LENGTH = 80  # a genuine token is far shorter; longer input is refused unread
 _SHAPE = re.compile(r"FK1\.([0-9A-Za-z]{1,11})\.([0-9A-Za-z]{1,6})\.([A-Za-z0-9_-]{22})")
+_VISITOR_SHAPE = re.compile(r"FV1\.([0-9A-Za-z]{1,11})\.([A-Za-z0-9_-]{22})")
 
 
 class Refusal(StrEnum):
@@ -42,8 +46,8 @@ class PassKey:
     version: int
 
 
-def _signature(body: str) -> str:
-    digest = salted_hmac(SALT, body, algorithm="sha256").digest()[:16]
+def _signature(body: str, salt: str = SALT) -> str:
+    digest = salted_hmac(salt, body, algorithm="sha256").digest()[:16]
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
@@ -69,3 +73,30 @@ def pass_key(token: str) -> PassKey:
     if pass_id <= 0 or version <= 0:
         raise TokenError(Refusal.FORGED)
     return PassKey(pass_id=pass_id, version=version)
+
+
+def is_visitor_code(token: str) -> bool:
+    """The shape of a visitor's code (whether genuine is for `visitor_id`)."""
+    return (token or "").startswith(VISITOR_PREFIX + ".")
+
+
+def visitor_token(visitor_id: int) -> str:
+    body = f"{VISITOR_PREFIX}.{signing.b62_encode(visitor_id)}"
+    return f"{body}.{_signature(body, VISITOR_SALT)}"
+
+
+def visitor_id(token: str) -> int:
+    """The visitor of a genuine visitor's code; TokenError (malformed or forged) otherwise."""
+    token = token or ""
+    if len(token) > MAX_LENGTH:
+        raise TokenError(Refusal.MALFORMED)
+    match = _VISITOR_SHAPE.fullmatch(token)
+    if match is None:
+        raise TokenError(Refusal.MALFORMED)
+    body = token.rsplit(".", 1)[0]
+    if not hmac.compare_digest(_signature(body, VISITOR_SALT), match.group(2)):
+        raise TokenError(Refusal.FORGED)
+    pk = signing.b62_decode(match.group(1))
+    if pk <= 0:
+        raise TokenError(Refusal.FORGED)
+    return pk
