@@ -204,6 +204,8 @@ FOLLOWUP_LEASE_SECONDS = env_int("FANGKONG_FOLLOWUP_LEASE_SECONDS", 120)
 FOLLOWUP_CALL_LEASE_SECONDS = env_int("FANGKONG_FOLLOWUP_CALL_LEASE_SECONDS", 900)
 # Health answers are erased this many days after their round closed (the counts stay).
 FOLLOWUP_KEEP_DAYS = env_int("FANGKONG_FOLLOWUP_KEEP_DAYS", 30)
+# Passages at the gates and visitors' registrations are deleted after this many days.
+GATES_KEEP_DAYS = env_int("FANGKONG_GATES_KEEP_DAYS", 30)
 # The address residents reach the web forms at (links in SMS and QR codes).
 PUBLIC_URL = env_str("FANGKONG_PUBLIC_URL", "http://127.0.0.1:8000")
 # Without an SMS gateway every channel runs on the simulated carrier (demo, tests).

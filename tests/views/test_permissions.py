@@ -69,6 +69,9 @@ from fangkong.followup.services import CampaignInput, campaign_create
 from fangkong.isolation.models import IsolationPeriod
 from fangkong.jobs.models import Job, JobState
 from fangkong.lib.idcard import make_id_number
+from fangkong.passes.models import Gate, GateDevice, GatePolicy, Pass, Passage, Visitor
+from fangkong.passes.scan import passage_record
+from fangkong.passes.tokens import pass_token
 from fangkong.places.models import Area, AreaKind, Building, Household
 from fangkong.places.services import area_create, building_create, household_create
 from fangkong.residents.models import Proxy, Resident
@@ -115,6 +118,12 @@ SKIPPED_NAMES |= {"followup:checkin"}
 # is the key (tests/errands/test_resident_page.py, tests/errands/test_volunteers.py check
 # forged, tampered and expired links).
 SKIPPED_NAMES |= {"errands:resident", "errands:join"}
+# The resident's own pass: behind the same signed link as their errands page, or a login
+# by phone and a code sent by SMS (tests/passes/test_resident_pass.py and
+# tests/passes/test_phone_login.py check forged and expired links, wrong and expired codes,
+# rate limits, and that a known and an unknown phone are answered alike).
+SKIPPED_NAMES |= {"passes:mine", "passes:mine_png", "passes:phone_login",
+                  "passes:phone_code", "passes:phone_passes"}
 
 
 @dataclass(frozen=True)
@@ -221,6 +230,22 @@ PAGES: dict[str, Page] = {
     "errands:garbage_round": Page(GET_POST, {"building_id": "building"},
                                   form="garbage_pickup"),
     "errands:figures": Page(GET_POST, {"area_id": "area"}, form="errands_export"),
+    "passes:my_gates": Page(GET, needs=Can.SCAN_AT_GATES),
+    "passes:scan": Page(GET, {"gate_id": "gate"}),
+    "passes:check": Page(POST, {"gate_id": "gate"}, form="gate_check"),
+    "passes:record": Page(POST, {"gate_id": "gate"}, form="gate_record"),
+    "passes:find": Page(POST, {"gate_id": "gate"}, form="gate_find"),
+    "passes:visitor_new": Page(GET_POST, {"gate_id": "gate"}, form="visitor_new"),
+    "passes:visitors": Page(GET, needs=Can.ISSUE_PASSES),
+    "passes:visitor": Page(GET_POST, {"visitor_id": "visitor"}, form="visitor_isolate"),
+    "passes:visitor_code_png": Page(GET, {"visitor_id": "visitor"}),
+    "passes:gates": Page(GET_POST, {"community_id": "area"}, form="gate_add"),
+    "passes:gate": Page(GET_POST, {"gate_id": "gate"}, form="gate_rename"),
+    "passes:log": Page(GET, needs=Can.ISSUE_PASSES),
+    "passes:figures": Page(GET, {"area_id": "area"}),
+    "passes:resident_pass": Page(GET_POST, {"resident_id": "resident"}, form="pass_issue"),
+    "passes:household_pass": Page(GET_POST, {"household_id": "household"}, form="pass_issue"),
+    "passes:building_sheet": Page(GET_POST, {"building_id": "building"}, form="pass_issue"),
     "healthz": Page(GET, public=True),
 }
 
@@ -268,6 +293,9 @@ class World:
     errands: dict[int, Errand]
     # grid id -> a volunteer who applied to help its community.
     volunteers: dict[int, Volunteer]
+    # grid id -> a gate of its community (a guard of that community on duty, a device, a
+    # passage of the grid's resident) and a visitor registered there.
+    gates: dict[int, tuple[Gate, Visitor]]
 
     def outside(self, caller: str) -> dict[str, list[Any]]:
         """Objects outside the caller's area: residents, households, buildings and roster
@@ -316,6 +344,8 @@ class World:
             "swap": list({self.rota[g.pk][2] for g in picked}),
             "errand": [self.errands[g.pk] for g in picked],
             "volunteer": list({self.volunteers[g.pk] for g in picked}),
+            "gate": list({self.gates[g.pk][0] for g in picked}),
+            "visitor": list({self.gates[g.pk][1] for g in picked}),
         }
 
 
@@ -365,9 +395,38 @@ def _build_world() -> World:
                 community=community, name="越界志愿者", phone=f"1390000{community.pk:04d}",
                 skills=["driver"], availability="周末", note="")
         volunteers[pk] = by_community[community.pk]
+    gates = _make_gates(residents)
     return World(root=root, district_grid=grid, residents=residents, imports=imports,
                  followup=followup, care=care, rota=rota, errands=errands,
-                 volunteers=volunteers)
+                 volunteers=volunteers, gates=gates)
+
+
+def _make_gates(residents: dict[int, Resident]) -> dict[int, tuple[Gate, Visitor]]:
+    """Per community: a gate with a guard of its own on duty and a device, a policy, a
+    visitor registered there; per grid: its resident's pass scanned at that gate."""
+    now = timezone.now()
+    by_community: dict[int, tuple[Gate, Visitor]] = {}
+    made: dict[int, tuple[Gate, Visitor]] = {}
+    for grid_id, resident in residents.items():
+        community = resident.community
+        if community.pk not in by_community:
+            gate = Gate.objects.create(community=community, name="越界门", created_at=now)
+            gate.guards.add(User.objects.create(username=f"perm_guard_{community.pk}",
+                                                role=Role.GATE_GUARD, area=community))
+            GateDevice.objects.create(gate=gate, name="越界设备", prefix="x",
+                                      digest=f"{community.pk:064d}", created_at=now)
+            GatePolicy.objects.create(community=community)
+            visitor = Visitor.objects.create(
+                community=community, gate=gate, name="越界访客", came_from="外地",
+                purpose="探亲", host_household=resident.household, temperature="36.5",
+                arrived_at=now)
+            by_community[community.pk] = (gate, visitor)
+        gate = by_community[community.pk][0]
+        pass_ = Pass.objects.create(resident=resident, issued_at=now)
+        passage_record(gate=gate, direction="in", code=pass_token(pass_.pk, pass_.version),
+                       temperature="36.5")
+        made[grid_id] = by_community[community.pk]
+    return made
 
 
 def _make_errand(resident: Resident) -> Errand:
@@ -549,9 +608,18 @@ def _state(residents: list[Resident]) -> tuple:
                    "pk", "status", "assigned_to_id", "supplier", "accepted_at")),
                ErrandEvent.objects.count(), GarbagePickup.objects.count(),
                list(Volunteer.objects.order_by("pk").values_list("pk", "status", "user_id")))
+    gates = (list(Gate.objects.order_by("pk").values_list("pk", "name", "active")),
+             sorted(Gate.guards.through.objects.values_list("gate_id", "user_id")),
+             list(GatePolicy.objects.order_by("pk").values_list(
+                 "pk", "opens_at", "outings_per_household", "fever_threshold")),
+             list(GateDevice.objects.order_by("pk").values_list("pk", "revoked_at")),
+             list(Pass.objects.order_by("pk").values_list("pk", "version", "revoked_at")),
+             Passage.objects.count(),
+             list(Visitor.objects.order_by("pk").values_list("pk", "left_at",
+                                                             "isolation_resident_id")))
     return (AuditEvent.objects.count(), Resident.objects.count(), Proxy.objects.count(),
             Household.objects.count(), rows, imports, jobs, ImportTemplate.objects.count(),
-            ImportBlob.objects.count(), followup, care, rota, errands)
+            ImportBlob.objects.count(), followup, care, rota, errands, gates)
 
 
 def _client(caller: str) -> Client:
@@ -621,6 +689,24 @@ def _form(kind: str | None, objects: dict[str, Any]) -> dict[str, Any]:
         return {"do": "done", "service": 0}
     if kind == "errands_export":
         return {"first": "2026-11-01", "last": "2026-11-30", "format": "csv"}
+    if kind == "gate_check":
+        return {"direction": "out", "resident_id": objects.get("resident", 0) or 0}
+    if kind == "gate_record":
+        return {"direction": "in", "temperature": "36.5", "client_id": "perm"}
+    if kind == "gate_find":
+        return {"digits": "0011"}
+    if kind == "visitor_new":
+        return {"name": "越界访客", "phone": "13900009993", "came_from": "外地",
+                "purpose": "探亲", "host_room": "1栋1单元101", "temperature": "36.5",
+                "id_number": make_id_number(REGION, date(1980, 1, 1), 41)}
+    if kind == "visitor_isolate":
+        return {"do": "isolate"}
+    if kind == "gate_add":
+        return {"do": "add", "name": "越界新门"}
+    if kind == "gate_rename":
+        return {"do": "rename", "name": "越界改名"}
+    if kind == "pass_issue":
+        return {"do": "issue"}
     if kind == "errand_new":
         return {"source": "phone", "kind": "other", "urgency": "normal",
                 "payment": "resident", "details": "越界代办"}
@@ -643,7 +729,8 @@ def _hrefs_to(objects: dict[str, list[Any]]) -> list[str]:
              "round": "followup:round", "period": "isolation:period",
              "questionnaire": "followup:questionnaire", "difficulty": "care:difficulty",
              "plan": "care:plan", "assignment": "care:swap_ask", "swap": "care:swap",
-             "errand": "errands:errand", "volunteer": "errands:volunteer"}
+             "errand": "errands:errand", "volunteer": "errands:volunteer",
+             "gate": "passes:gate", "visitor": "passes:visitor"}
     return [f'href="{reverse(names[kind], args=[obj.pk])}"'
             for kind, objs in objects.items() for obj in objs]
 

@@ -12,6 +12,7 @@ from fangkong.followup.simulate import demo_followup
 from fangkong.places.models import Area
 from fangkong.synth.demo import DEMO_SPEC, DEMO_STAFF, demo_logins, demo_staff_create
 from fangkong.synth.demo_care import demo_care_create
+from fangkong.synth.demo_gates import demo_gates_create
 from fangkong.synth.load import load_city
 
 ROLE_NAMES = {"root": "超级管理员 (superuser, /admin/)"}
@@ -54,6 +55,12 @@ class Command(BaseCommand):
                 admin=User.objects.get(username="admin"))
             err.write(f"{care.community}: {care.staff} staff on the rota, "
                       f"{care.shifts_worked} shifts worked, {care.shifts_ahead} ahead")
+            gates = demo_gates_create(
+                secretary=User.objects.get(username="secretary"),
+                guards=list(User.objects.filter(username__in=["guard", "volunteer"])
+                            .order_by("username")))
+            err.write(f"{gates.gates} gates, {gates.passes:,} passes, {gates.passages} "
+                      f"passages over the last day ({gates.refused} refused)")
             err.write("running the follow-up campaigns over the last day (simulated) ...")
             report = demo_followup(days=1, progress=progress)
             sys.stderr.write("\n")
