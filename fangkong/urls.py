@@ -15,6 +15,7 @@ urlpatterns = [
     path("isolation/", include("fangkong.isolation.urls")),
     path("care/", include("fangkong.care.urls")),
     path("errands/", include("fangkong.errands.urls")),
+    path("gates/", include("fangkong.passes.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
