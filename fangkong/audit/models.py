@@ -37,6 +37,9 @@ class AuditAction(models.TextChoices):
     ALLOWANCE_RULE_CHANGE = "allowance_rule", _("Added or ended an allowance rule")
     INSURANCE_CHANGE = "insurance_change", _("Recorded an insurance policy")
     VOLUNTEER_DECISION = "volunteer_decision", _("Verified, refused or suspended a volunteer")
+    PASS_ISSUE = "pass_issue", _("Issued or re-issued a gate pass")
+    PASS_REVOKE = "pass_revoke", _("Revoked a gate pass")
+    GATE_CHANGE = "gate_change", _("Changed a gate, its staff on duty, devices or rules")
 
 
 class AuditEvent(models.Model):
