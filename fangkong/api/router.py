@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy
 from ninja import NinjaAPI
 from ninja.errors import ValidationError as RequestValidationError
 
-from fangkong.api import areas, followup, households, residents, rosters
+from fangkong.api import areas, followup, gates, households, residents, rosters
 from fangkong.api.auth import SessionAuthWithCsrf, TokenAuth
 from fangkong.api.schemas import UNSAFE_TEXT
 
@@ -48,6 +48,7 @@ api.add_router("/", residents.router)
 api.add_router("/", households.router)
 api.add_router("/", rosters.router)
 api.add_router("/", followup.router)
+api.add_router("/", gates.router)
 
 
 @api.exception_handler(DjangoValidationError)

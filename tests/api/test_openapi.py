@@ -42,7 +42,12 @@ OPERATIONS: dict[tuple[str, str], set[int]] = {
     ("post", "/api/followup/alerts/{alert_id}/resolve"): {200, 400, 401, 403, 404, 422},
     ("get", "/api/followup/isolation"): {200, 401, 403, 422},
     ("post", "/api/followup/isolation"): {201, 400, 401, 403, 404, 422},
+    # A gate device records at its own gate: no object named, no role (fangkong.api.gates).
+    ("post", "/api/gate/scan"): {200, 400, 401, 422},
 }
+# Operations of gate devices: their own token only, and no other operation accepts it.
+DEVICE_OPERATIONS = {("post", "/api/gate/scan")}
+USER_SCHEMES = {"TokenAuth", "SessionAuthWithCsrf"}
 # Operations without an id in the path that still name an object in their body: the
 # household of a new resident, the area an import goes into, the resident of a new
 # isolation period (404 outside the area).
@@ -88,8 +93,18 @@ def test_error_responses_have_the_error_bodies(schema):
 def test_every_operation_accepts_a_token_or_the_session(schema):
     schemes = schema["components"]["securitySchemes"]
     assert schemes["TokenAuth"] == {"type": "http", "scheme": "bearer"}
+    assert set(schemes) == USER_SCHEMES | {"GateDeviceAuth"}
     for key, op in _operations(schema).items():
-        assert {name for req in op["security"] for name in req} == set(schemes), key
+        if key not in DEVICE_OPERATIONS:
+            assert {name for req in op["security"] for name in req} == USER_SCHEMES, key
+
+
+def test_the_gate_scan_accepts_the_device_token_only(schema):
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["GateDeviceAuth"] == {"type": "http", "scheme": "bearer"}
+    for key in DEVICE_OPERATIONS:
+        op = _operations(schema)[key]
+        assert {name for req in op["security"] for name in req} == {"GateDeviceAuth"}, key
 
 
 def test_no_output_schema_has_a_sealed_value_or_a_blind_index(schema):
