@@ -313,6 +313,9 @@ class Alert(ScopedToGrid):
             models.Index(fields=["community", "status"], name="alert_community_status"),
             models.Index(fields=["status", "due_at"], name="alert_due",
                          condition=Q(status="open")),
+            # The gate's question "an open fever alert for this person?" on every scan;
+            # without it SQLite reads every open alert of the city through alert_due.
+            models.Index(fields=["resident", "status"], name="alert_resident_status"),
         ]
         constraints = [
             # One open alert per rule per contact: a re-submitted answer does not pile up.

@@ -111,7 +111,10 @@ def parse_temperature(value: object) -> Decimal | None:
     if text.isdigit() and len(text) == 3:  # 365 -> 36.5, as typed on a number pad
         text = text[:2] + "." + text[2]
     try:
-        reading = Decimal(text).quantize(Decimal("0.1"))
+        reading = Decimal(text)
+        if not reading.is_finite():  # "NaN", "Infinity"
+            raise ValueError(text)
+        reading = reading.quantize(Decimal("0.1"))
     except (InvalidOperation, ValueError):
         raise ValidationError({"temperature": [_("Enter the temperature as a number, "
                                                  "e.g. 36.5.")]}) from None
@@ -212,7 +215,7 @@ def _outcome(subject: _Subject, policy: GatePolicy, *, passage: Passage | None,
                        protocol=fever_protocol() if fever else ())
 
 
-def _open_now(policy: GatePolicy, at: datetime) -> bool:
+def open_now(policy: GatePolicy, at: datetime) -> bool:
     if policy.opens_at is None or policy.closes_at is None:
         return True
     local = timezone.localtime(at).time()
@@ -229,8 +232,8 @@ def _outings_used(policy: GatePolicy, household_id: int, at: datetime) -> int:
                                   result=Result.PASSED, at__gte=start, at__lte=at).count()
 
 
-def _replayed(subject: _Subject, direction: str, at: datetime) -> Passage | None:
-    """The passage a moment ago of the same code in the same direction, if any."""
+def _replayed(subject: _Subject, direction: str, at: datetime) -> datetime | None:
+    """When the same code went the same way a moment ago, if it did."""
     since = at - timedelta(seconds=REPLAY_SECONDS)
     rows = Passage.objects.filter(direction=direction, result=Result.PASSED,
                                   at__gte=since, at__lte=at)
@@ -242,7 +245,7 @@ def _replayed(subject: _Subject, direction: str, at: datetime) -> Passage | None
         rows = rows.filter(resident_id=subject.resident.pk)
     else:
         return None
-    return rows.order_by("-at").first()
+    return rows.order_by("-at").values_list("at", flat=True).first()
 
 
 def _when(at: datetime | None, now: datetime) -> datetime:
@@ -274,7 +277,7 @@ def passage_record(*, gate: Gate, direction: str, code: str = "",
     if len(client_id) > 40:
         raise ValidationError({"client_id": [_("The scan's id is too long.")]})
     if client_id:
-        seen = _recorded(gate, client_id)
+        seen = passage_recorded(gate, client_id)
         if seen is not None:
             return seen
     now = clock.now()
@@ -308,7 +311,7 @@ def passage_record(*, gate: Gate, direction: str, code: str = "",
                 Visitor.objects.filter(pk=subject.visitor.pk, left_at__isnull=True).update(
                     left_at=at)
     except IntegrityError:
-        seen = _recorded(gate, client_id) if client_id else None
+        seen = passage_recorded(gate, client_id) if client_id else None
         if seen is None:
             raise
         return seen
@@ -339,7 +342,7 @@ def _refusal(subject: _Subject, policy: GatePolicy, gate: Gate, direction: str,
         return Refusal.MAY_NOT_LEAVE, subject.status.reason
     before = _replayed(subject, direction, at)
     if before is not None:
-        moment = timezone.localtime(before.at).strftime("%H:%M")
+        moment = timezone.localtime(before).strftime("%H:%M")
         if direction == Direction.OUT:
             line = _("This code went out at %(time)s and has not come back: check the "
                      "person.") % {"time": moment}
@@ -347,7 +350,7 @@ def _refusal(subject: _Subject, policy: GatePolicy, gate: Gate, direction: str,
             line = _("This code came in at %(time)s: check the person.") % {"time": moment}
         return Refusal.REPLAYED, line
     if direction == Direction.OUT:
-        if not _open_now(policy, at):
+        if not open_now(policy, at):
             return Refusal.CLOSED, _("Outside opening hours (%(opens)s-%(closes)s): may "
                                      "not go out.") % {
                 "opens": policy.opens_at.strftime("%H:%M"),
@@ -377,12 +380,18 @@ def _fever_alert(subject: _Subject, gate: Gate, reading: Decimal, now: datetime)
     AlertEvent.objects.create(alert=alert, what="raised", at=now, detail=reason[:200])
 
 
-def _recorded(gate: Gate, client_id: str) -> ScanOutcome | None:
+def passage_recorded(gate: Gate, client_id: str) -> ScanOutcome | None:
+    # Almost every scan id is new: look for its id alone (a short query to build), and
+    # read the passage with its people only when it is there. The exclude() repeats the
+    # condition of the partial unique index on (gate, client_id): without it SQLite does
+    # not use that index and reads every passage of the gate.
+    pk = (Passage.objects.filter(gate=gate, client_id=client_id).exclude(client_id="")
+          .values_list("pk", flat=True).first())
+    if pk is None:
+        return None
     passage = (Passage.objects.select_related("pass_ref", "resident", "resident__household",
                                               "visitor", "visitor__host_household")
-               .filter(gate=gate, client_id=client_id).first())
-    if passage is None:
-        return None
+               .get(pk=pk))
     if passage.visitor is not None:
         people = (Person(name=masked_name(passage.visitor.name),
                          room=(passage.visitor.host_household.label

@@ -45,7 +45,7 @@ def test_the_same_client_id_is_recorded_once(gate, gate_guard, resident_pass):  
     assert Passage.objects.count() == 1
 
 
-@pytest.mark.parametrize("typed", ["33.9", "43.1", "abc", "3"])
+@pytest.mark.parametrize("typed", ["33.9", "43.1", "abc", "3", "NaN", "Infinity"])
 def test_an_impossible_temperature_is_asked_again_and_nothing_is_recorded(
         gate, gate_guard, resident_pass, typed):  # noqa: ANN001
     with pytest.raises(ValidationError) as excinfo:
