@@ -204,8 +204,18 @@ FOLLOWUP_LEASE_SECONDS = env_int("FANGKONG_FOLLOWUP_LEASE_SECONDS", 120)
 FOLLOWUP_CALL_LEASE_SECONDS = env_int("FANGKONG_FOLLOWUP_CALL_LEASE_SECONDS", 900)
 # Health answers are erased this many days after their round closed (the counts stay).
 FOLLOWUP_KEEP_DAYS = env_int("FANGKONG_FOLLOWUP_KEEP_DAYS", 30)
+# Requests inside Django at a time per web server process; the others wait their turn
+# (fangkong/asgi.py). Bounds the threads and database connections of a process.
+MAX_IN_FLIGHT = env_int("FANGKONG_MAX_IN_FLIGHT", 4)
 # Passages at the gates and visitors' registrations are deleted after this many days.
 GATES_KEEP_DAYS = env_int("FANGKONG_GATES_KEEP_DAYS", 30)
+# Residents' login by phone and a code sent by SMS, to see their pass: limits per hour.
+PASSES_CODES_PER_PHONE_HOUR = env_int("FANGKONG_PASSES_CODES_PER_PHONE_HOUR", 3)
+PASSES_CODES_PER_IP_HOUR = env_int("FANGKONG_PASSES_CODES_PER_IP_HOUR", 10)
+PASSES_CODE_TRIES_PER_IP_HOUR = env_int("FANGKONG_PASSES_CODE_TRIES_PER_IP_HOUR", 30)
+# A TrueType font with Chinese glyphs for the printed pass sheets; empty: WenQuanYi or Noto
+# CJK when installed, else the PDF viewer's own Song typeface (STSong-Light).
+PASSES_SHEET_FONT = env_str("FANGKONG_PASSES_SHEET_FONT", "")
 # The address residents reach the web forms at (links in SMS and QR codes).
 PUBLIC_URL = env_str("FANGKONG_PUBLIC_URL", "http://127.0.0.1:8000")
 # Without an SMS gateway every channel runs on the simulated carrier (demo, tests).

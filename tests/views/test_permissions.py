@@ -132,6 +132,7 @@ class Page:
     objects: dict[str, str] = field(default_factory=dict)  # int kwarg -> object kind
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # other kwargs
     needs: Can | None = None  # for pages without ids: the capability they need
+    needs_any: tuple[Can, ...] = ()  # ... or any one of these capabilities
     form: str | None = None  # the POST body to send
     public: bool = False
     # For pages without ids: form fields that name an object (field -> kind); the form is
@@ -236,12 +237,13 @@ PAGES: dict[str, Page] = {
     "passes:record": Page(POST, {"gate_id": "gate"}, form="gate_record"),
     "passes:find": Page(POST, {"gate_id": "gate"}, form="gate_find"),
     "passes:visitor_new": Page(GET_POST, {"gate_id": "gate"}, form="visitor_new"),
-    "passes:visitors": Page(GET, needs=Can.ISSUE_PASSES),
+    "passes:visitors": Page(GET, needs_any=(Can.ISSUE_PASSES, Can.MANAGE_GATES)),
     "passes:visitor": Page(GET_POST, {"visitor_id": "visitor"}, form="visitor_isolate"),
     "passes:visitor_code_png": Page(GET, {"visitor_id": "visitor"}),
     "passes:gates": Page(GET_POST, {"community_id": "area"}, form="gate_add"),
     "passes:gate": Page(GET_POST, {"gate_id": "gate"}, form="gate_rename"),
-    "passes:log": Page(GET, needs=Can.ISSUE_PASSES),
+    # POST is the export of the listed passages (an empty form: the page with its errors).
+    "passes:log": Page(GET_POST, needs_any=(Can.ISSUE_PASSES, Can.MANAGE_GATES)),
     "passes:figures": Page(GET, {"area_id": "area"}),
     "passes:resident_pass": Page(GET_POST, {"resident_id": "resident"}, form="pass_issue"),
     "passes:household_pass": Page(GET_POST, {"household_id": "household"}, form="pass_issue"),
@@ -799,6 +801,8 @@ def _plain_status(caller: str, page: Page, method: str) -> int:
     if method not in page.methods:
         return 405
     user = User.objects.get(username=caller)
+    if page.needs_any:
+        return 200 if any(can(user, c) for c in page.needs_any) else 403
     return 200 if page.needs is None or can(user, page.needs) else 403
 
 
@@ -907,6 +911,9 @@ class ApiOp:
     # Roles without this capability are refused (403) before any id is looked up.
     needs: Can = Can.VIEW_REGISTRY
     multipart: bool = False  # the body is a form with a file (bytes values are files)
+    # Only a gate device's own token opens it: every user's token and session is 401
+    # (tests/api/test_gate_api.py tests the devices).
+    device_only: bool = False
 
 
 def _new_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
@@ -948,6 +955,12 @@ def _resolve_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, An
 def _isolation_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
     return [{"resident_id": objects["resident"].pk, "kind": "monitoring",
              "starts_on": "2026-11-30", "reason": "越界", "place": "越界"}]
+
+
+def _scan_bodies(objects: dict[str, Any], own: Resident) -> list[dict[str, Any]]:
+    pass_ = objects["resident"].gate_pass
+    return [{"code": pass_token(pass_.pk, pass_.version), "direction": "out",
+             "temperature": "36.5", "client_id": "perm-api"}]
 
 
 IMPORT = {"import_id": "import"}
@@ -992,6 +1005,7 @@ API_OPERATIONS: dict[tuple[str, str], ApiOp] = {
     ("GET", "/api/followup/isolation"): ApiOp(listing=True, items="period"),
     ("POST", "/api/followup/isolation"): ApiOp({"resident_id": "resident"}, _isolation_bodies,
                                                needs=Can.HANDLE_ALERTS),
+    ("POST", "/api/gate/scan"): ApiOp({"code": "resident"}, _scan_bodies, device_only=True),
 }
 DOC_ROUTES = {"api:openapi-json", "api:openapi-view", "api:api-root"}
 
@@ -1076,7 +1090,7 @@ def test_api_operation_with_an_id_outside_the_area_is_refused(world, city, calle
     own = (city.resident_in(User.objects.get(username=caller).area)
            if caller != ANONYMOUS else outside["resident"][0])
     before = _state(outside["resident"])
-    expected = _api_expected(caller, op.needs)
+    expected = 401 if op.device_only else _api_expected(caller, op.needs)
     calls = 0
     choices = [[(param, obj) for obj in outside[kind]] for param, kind in op.objects.items()]
     for n, combination in enumerate(itertools.product(*choices)):
