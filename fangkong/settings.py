@@ -123,6 +123,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+elif env_bool("FANGKONG_DB_POOL", True) and not DATABASES["default"]["CONN_MAX_AGE"]:
+    # Under ASGI every request runs in a thread of its own, so without a pool each one
+    # opened a new PostgreSQL connection (a new server process each time). The pool keeps
+    # them per web process; FANGKONG_MAX_IN_FLIGHT requests use them at a time, plus the
+    # embedded worker's threads.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2, "max_size": env_int("FANGKONG_DB_POOL_SIZE", 10), "timeout": 20}
 
 # What several processes must share (the SMS webhooks' nonces, the building check-in's
 # wrong tries) lives in the cache: in memory for the embedded database, whose one process

@@ -9,12 +9,11 @@ cannot record a passage as a device (401). The device always records at its own 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema
@@ -22,47 +21,18 @@ from ninja.security import HttpBearer
 from pydantic import WithJsonSchema
 
 from fangkong.api.schemas import CHOICE_MAX, clean_str, errors
-from fangkong.lib import clock
+from fangkong.passes.gate_services import gate_device_for_token
 from fangkong.passes.models import Direction, GateDevice, Result
 from fangkong.passes.scan import ScanOutcome, passage_record
 
-DEVICE_TOKEN_PREFIX = "fkg_"  # noqa: S105 - a prefix, not a secret
-DEVICE_TOKEN_MAX = 100  # a genuine token is far shorter; longer input is not hashed
-# last_used_at is written at most this often per device, not on every scan.
-LAST_USED_EVERY = timedelta(seconds=60)
-
 router = Router(tags=["gates"])
-
-
-def _device_for_token(clear: str) -> GateDevice | None:
-    """The device behind a gate device token, with its gate; None when the token is
-    unknown or revoked, or the gate is no longer in use. Marks the device as used (one
-    conditional UPDATE, at most once a minute)."""
-    if not clear.startswith(DEVICE_TOKEN_PREFIX) or len(clear) > DEVICE_TOKEN_MAX:
-        return None
-    # [:1], not first(): the digest is unique, and an ORDER BY costs time to build.
-    found = list(GateDevice.objects.select_related("gate")
-                 .filter(digest=GateDevice.digest_of(clear), revoked_at__isnull=True,
-                         gate__active=True)[:1])
-    if not found:
-        return None
-    device = found[0]
-    now = clock.now()
-    stale = now - LAST_USED_EVERY
-    if device.last_used_at is None or device.last_used_at <= stale:
-        # Conditional: of the scans of the same minute, only the first one writes.
-        (GateDevice.objects.filter(pk=device.pk)
-         .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale))
-         .update(last_used_at=now))
-        device.last_used_at = now
-    return device
 
 
 class GateDeviceAuth(HttpBearer):
     """`Authorization: Bearer fkg_...`: the gate device, or None (401)."""
 
     def authenticate(self, request: HttpRequest, token: str) -> GateDevice | None:
-        return _device_for_token(token.strip())
+        return gate_device_for_token(token.strip())
 
 
 DirectionValue = Annotated[clean_str(CHOICE_MAX), WithJsonSchema(

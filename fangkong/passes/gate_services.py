@@ -34,6 +34,7 @@ from fangkong.places.models import Area, AreaKind
 DEVICE_TOKEN_PREFIX = "fkg_"  # noqa: S105 - a prefix, not a secret
 # A device scans all day: its last use is written at most this often.
 DEVICE_SEEN_SECONDS = 60
+DEVICE_TOKEN_MAX = 100  # a genuine token is far shorter; longer input is not hashed
 LOWEST_THRESHOLD, HIGHEST_THRESHOLD = Decimal("36.0"), Decimal("39.0")
 MAX_OUTINGS = 20
 MAX_OUTING_DAYS = 30
@@ -280,20 +281,24 @@ def gate_device_revoke(*, device: GateDevice, by: User) -> GateDevice:
 
 
 def gate_device_for_token(clear: str) -> GateDevice | None:
-    """The device behind a bearer token: not revoked, at a gate in use; None otherwise.
-    Marks the device as used, at most once a minute (one conditional UPDATE, so devices
-    scanning all day do not write on every scan)."""
-    if not clear or not clear.startswith(DEVICE_TOKEN_PREFIX):
+    """The device behind a gate device token, with its gate; None when the token is
+    unknown or revoked, or the gate is no longer in use. Marks the device as used (one
+    conditional UPDATE, at most once a minute, so devices scanning all day do not write
+    on every scan)."""
+    if not clear or not clear.startswith(DEVICE_TOKEN_PREFIX) or len(clear) > DEVICE_TOKEN_MAX:
         return None
-    device = (GateDevice.objects.select_related("gate", "gate__community")
-              .filter(digest=GateDevice.digest_of(clear), revoked_at__isnull=True,
-                      gate__active=True).first())
-    if device is None:
+    # [:1], not first(): the digest is unique, and an ORDER BY costs time to build.
+    found = list(GateDevice.objects.select_related("gate")
+                 .filter(digest=GateDevice.digest_of(clear), revoked_at__isnull=True,
+                         gate__active=True)[:1])
+    if not found:
         return None
+    device = found[0]
     now = clock.now()
-    seen_before = now - timedelta(seconds=DEVICE_SEEN_SECONDS)
-    if device.last_used_at is None or device.last_used_at < seen_before:
-        GateDevice.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=seen_before),
+    stale = now - timedelta(seconds=DEVICE_SEEN_SECONDS)
+    if device.last_used_at is None or device.last_used_at <= stale:
+        # Conditional: of the scans of the same minute, only the first one writes.
+        GateDevice.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale),
                                   pk=device.pk).update(last_used_at=now)
         device.last_used_at = now
     return device

@@ -281,13 +281,12 @@ def check(request: HttpRequest, gate: Gate, data: dict) -> JsonResponse:
     temperature is needed; a refusal that needs no temperature is recorded at once."""
     direction = _direction(data)
     code, resident = _subject(request, gate, data)
-    preview = scan_preview(gate=gate, code=code, resident=resident)
-    refused_now = preview.colour == Colour.GREY or (
-        preview.colour == Colour.RED and direction == Direction.OUT)
-    if not (refused_now or preview.needs_temperature):
+    preview = scan_preview(gate=gate, code=code, resident=resident, direction=direction)
+    refused_now = preview.colour == Colour.GREY or bool(preview.refusal)
+    if not refused_now:
         return JsonResponse(_answer(preview))
-    # Without a temperature the service either records a refusal found before it (the
-    # code, the community, red, a replayed code, hours, outings) or asks for one.
+    # Without a temperature the service records the refusal found before it (the code,
+    # the community, red going out, a replayed code, hours, outings).
     try:
         outcome = passage_record(gate=gate, direction=direction, code=code,
                                  resident=resident, guard=request.user,

@@ -40,7 +40,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from fangkong.lib import clock
-from fangkong.lib.counters import window_add, window_count
+from fangkong.lib.counters import window_add
 from fangkong.lib.phone import PhoneError, mask_phone, parse_phone
 from fangkong.residents.models import ContactPhone, Proxy, Resident, ResidentStatus
 from fangkong.residents.personal import phone_index
@@ -157,13 +157,17 @@ def code_check(*, index: str, code: str, ip: str | None) -> CodeCheck:
     stored = cache.get(code_key)
     if not isinstance(stored, dict) or stored.get("expires", 0) < clock.now().timestamp():
         return CodeCheck(Checked.EXPIRED)
-    if stored.get("locked") or window_count(tries_key) >= MAX_TRIES:
+    if stored.get("locked"):
+        return CodeCheck(Checked.LOCKED)
+    # Counted before the code is compared, so that guesses sent at once cannot all slip
+    # in under the limit.
+    tries = window_add(tries_key, window=CODE_MINUTES * 60)
+    if tries > MAX_TRIES:
         return CodeCheck(Checked.LOCKED)
     typed = "".join((code or "").split())[:12]
     if hmac.compare_digest(stored["digest"], _digest(index, typed)):
         cache.delete_many([code_key, tries_key])
         return CodeCheck(Checked.OK, resident_ids=tuple(residents_of_phone(index)))
-    tries = window_add(tries_key, window=CODE_MINUTES * 60)
     if tries >= MAX_TRIES:
         # Kept (locked) until it expires, so that the page keeps saying "ask again".
         cache.set(code_key, {**stored, "locked": True}, timeout=CODE_MINUTES * 60)

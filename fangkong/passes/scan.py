@@ -48,8 +48,14 @@ from fangkong.passes.models import (
     Result,
     Visitor,
 )
-from fangkong.passes.status import Colour, PassStatus, status_of_residents, status_of_token
-from fangkong.passes.tokens import TokenError, is_visitor_code, visitor_id
+from fangkong.passes.status import (
+    Colour,
+    PassStatus,
+    status_of_pass,
+    status_of_residents,
+    status_of_token,
+)
+from fangkong.passes.tokens import TokenError, is_visitor_code, pass_key, visitor_id
 from fangkong.residents.models import Resident
 
 LOWEST, HIGHEST = Decimal("34.0"), Decimal("43.0")
@@ -80,6 +86,8 @@ class ScanOutcome:
     duplicate: bool = False  # this client_id was recorded before
     fever: bool = False
     protocol: tuple[str, ...] = field(default_factory=tuple)
+    # scan_preview with a direction: the refusal found before any temperature, if any.
+    refusal: str = ""
 
     @property
     def passed(self) -> bool:
@@ -143,7 +151,13 @@ class _Subject:
 
 def _subject(code: str, resident: Resident | None) -> _Subject:
     if resident is not None:
+        own = Pass.objects.filter(resident=resident).first()
         status = status_of_residents([resident])
+        if own is not None:
+            # Found by the last digits: a revoked or expired pass still stops them.
+            of_pass = status_of_pass(own)
+            if of_pass.colour == Colour.GREY:
+                status = of_pass
         return _Subject(status=status, resident=resident, household_id=resident.household_id,
                         community_id=resident.community_id, grid_id=resident.grid_id,
                         refusal=status.refusal)
@@ -181,16 +195,25 @@ def _subject(code: str, resident: Resident | None) -> _Subject:
 def _needs_temperature(policy: GatePolicy, subject: _Subject) -> bool:
     if subject.status.colour == Colour.GREY:
         return False
-    return bool(policy.temperature_for_all or subject.status.colour == Colour.YELLOW
-                or subject.visitor is not None)
+    if subject.visitor is not None:
+        return False  # taken when they were registered; their code is for leaving
+    return bool(policy.temperature_for_all or subject.status.colour == Colour.YELLOW)
 
 
 def scan_preview(*, gate: Gate, code: str = "", resident: Resident | None = None,
+                 direction: str | None = None,
                  policy: GatePolicy | None = None) -> ScanOutcome:
     """Who the code is for and their colour, and whether to take a temperature; writes
-    nothing. `resident` instead of a code: the guard found them by the last digits."""
+    nothing. `resident` instead of a code: the guard found them by the last digits. With
+    a direction, `refusal` (and the reason) says what would refuse the passage before any
+    temperature (the community, red going out, a code just used, hours, outings)."""
     policy = policy or gate_policy(gate.community_id)
     subject = _subject(code, resident)
+    if direction in Direction.values:
+        refusal, reason = _refusal(subject, policy, gate, direction, clock.now())
+        if refusal:
+            outcome = _outcome(subject, policy, passage=None, reason=reason)
+            return ScanOutcome(**{**outcome.__dict__, "refusal": str(refusal)})
     return _outcome(subject, policy, passage=None)
 
 
@@ -235,17 +258,20 @@ def _outings_used(policy: GatePolicy, household_id: int, at: datetime) -> int:
 def _replayed(subject: _Subject, direction: str, at: datetime) -> datetime | None:
     """When the same code went the same way a moment ago, if it did."""
     since = at - timedelta(seconds=REPLAY_SECONDS)
-    rows = Passage.objects.filter(direction=direction, result=Result.PASSED,
-                                  at__gte=since, at__lte=at)
+    rows = Passage.objects.filter(result=Result.PASSED, at__gte=since, at__lte=at)
     if subject.visitor is not None:
         return None
+    if subject.pass_ is not None and subject.pass_.household_id:
+        return None  # a household's one code: several of them may go out together
     if subject.pass_ is not None:
         rows = rows.filter(pass_ref_id=subject.pass_.pk)
     elif subject.resident is not None:
         rows = rows.filter(resident_id=subject.resident.pk)
     else:
         return None
-    return rows.order_by("-at").values_list("at", flat=True).first()
+    # The code's last passage either way: went out, came back in, goes out again is fine.
+    last = rows.order_by("-at", "-pk").values_list("at", "direction").first()
+    return last[0] if last is not None and last[1] == direction else None
 
 
 def _when(at: datetime | None, now: datetime) -> datetime:
@@ -277,7 +303,8 @@ def passage_record(*, gate: Gate, direction: str, code: str = "",
     if len(client_id) > 40:
         raise ValidationError({"client_id": [_("The scan's id is too long.")]})
     if client_id:
-        seen = passage_recorded(gate, client_id)
+        seen = passage_recorded(gate, client_id, guard=guard, device=device,
+                                direction=direction, code=code, resident=resident)
         if seen is not None:
             return seen
     now = clock.now()
@@ -289,7 +316,10 @@ def passage_record(*, gate: Gate, direction: str, code: str = "",
     fever = False
     if not refusal and reading is None and _needs_temperature(policy, subject):
         raise ValidationError({"temperature": [_("Take the temperature first.")]})
-    if not refusal and reading is not None and reading >= policy.fever_threshold:
+    if (reading is not None and reading >= policy.fever_threshold
+            and subject.status.residents and subject.visitor is None):
+        # A fever measured is acted on whatever else refuses the passage (a device sends
+        # the temperature with every scan).
         fever = True
         refusal = Refusal.FEVER
         reason = _("Fever (%(value)s °C): may not pass. Follow the fever protocol.") % {
@@ -311,7 +341,9 @@ def passage_record(*, gate: Gate, direction: str, code: str = "",
                 Visitor.objects.filter(pk=subject.visitor.pk, left_at__isnull=True).update(
                     left_at=at)
     except IntegrityError:
-        seen = passage_recorded(gate, client_id) if client_id else None
+        seen = passage_recorded(gate, client_id, guard=guard, device=device,
+                                direction=direction, code=code,
+                                resident=resident) if client_id else None
         if seen is None:
             raise
         return seen
@@ -371,6 +403,8 @@ def _fever_alert(subject: _Subject, gate: Gate, reading: Decimal, now: datetime)
     person, for a household pass): it turns their pass red until a worker resolves it."""
     person = subject.resident or subject.status.residents[0]
     reason = _("%(gate)s: %(value)s °C") % {"gate": gate.name, "value": reading}
+    if subject.resident is None:
+        reason += " " + _("(a household pass: ask the household who was measured)")
     alert = Alert(resident=person, kind=AlertKind.RULE, rule_key=GATE_FEVER_RULE,
                   severity="high", title=_("Fever at the gate")[:60], reason=reason[:200],
                   assigned_area_id=person.grid_id, deadline_minutes=GATE_FEVER_MINUTES,
@@ -380,7 +414,35 @@ def _fever_alert(subject: _Subject, gate: Gate, reading: Decimal, now: datetime)
     AlertEvent.objects.create(alert=alert, what="raised", at=now, detail=reason[:200])
 
 
-def passage_recorded(gate: Gate, client_id: str) -> ScanOutcome | None:
+def _same_scan(passage: Passage, *, guard: User | None, device: GateDevice | None,
+               direction: str | None, code: str, resident: Resident | None) -> bool:
+    """Whether a scan sent with a stored passage's id is that scan again: same sender,
+    direction and person or code. Another scan reusing the id must never be answered
+    with the stored outcome (another person's "passed")."""
+    if (passage.guard_id != (guard.pk if guard else None)
+            or passage.device_id != (device.pk if device else None)):
+        return False
+    if direction is not None and passage.direction != direction:
+        return False
+    if resident is not None:
+        return passage.resident_id == resident.pk
+    if code:
+        try:
+            if is_visitor_code(code):
+                return passage.visitor_id == visitor_id(code)
+            return passage.pass_ref_id == pass_key(code).pass_id
+        except TokenError:
+            return passage.pass_ref_id is None and passage.visitor_id is None
+    return True
+
+
+def passage_recorded(gate: Gate, client_id: str, *, guard: User | None = None,
+                     device: GateDevice | None = None, direction: str | None = None,
+                     code: str = "", resident: Resident | None = None,
+                     ) -> ScanOutcome | None:
+    """The outcome already recorded for this scan id at this gate, or None. The same id
+    sent with another scan (another sender, direction or person) is refused
+    (ValidationError on client_id) rather than answered with the stored outcome."""
     # Almost every scan id is new: look for its id alone (a short query to build), and
     # read the passage with its people only when it is there. The exclude() repeats the
     # condition of the partial unique index on (gate, client_id): without it SQLite does
@@ -392,6 +454,10 @@ def passage_recorded(gate: Gate, client_id: str) -> ScanOutcome | None:
     passage = (Passage.objects.select_related("pass_ref", "resident", "resident__household",
                                               "visitor", "visitor__host_household")
                .get(pk=pk))
+    if not _same_scan(passage, guard=guard, device=device, direction=direction, code=code,
+                      resident=resident):
+        raise ValidationError({"client_id": [_(
+            "This scan's id was already used for another scan: send it with a new id.")]})
     if passage.visitor is not None:
         people = (Person(name=masked_name(passage.visitor.name),
                          room=(passage.visitor.host_household.label

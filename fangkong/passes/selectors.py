@@ -17,8 +17,15 @@ def guard_gates(user) -> QuerySet[Gate]:  # noqa: ANN001
     """The gates in use where the user is on duty (a superuser: none of their own)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return Gate.objects.none()
-    return (Gate.objects.filter(guards=user, active=True).select_related("community")
-            .order_by("community__name", "name"))
+    rows = Gate.objects.filter(guards=user, active=True)
+    if not user.is_superuser:
+        # Someone moved to another area keeps no duty at the old community's gates.
+        area = getattr(user, "area", None)
+        if area is None:
+            return Gate.objects.none()
+        community_id = area.parent_id if area.kind == AreaKind.GRID else area.pk
+        rows = rows.filter(community_id=community_id)
+    return rows.select_related("community").order_by("community__name", "name")
 
 
 def gate_for_guard(user, gate_id: int) -> Gate:  # noqa: ANN001

@@ -31,6 +31,14 @@ from fangkong.residents.models import Resident, ResidentStatus
 FEVER_RULES = ("fever", "fever_reported", "rising", "gate_fever")
 
 
+_PERSON = ("name", "status", "household", "district", "street", "community", "grid")
+_HOME = ("label", "district", "street", "community", "grid")
+_PASS_FIELDS = ("version", "expires_on", "revoked_at", "resident", "household",
+                *(f"resident__{f}" for f in _PERSON),
+                *(f"resident__household__{f}" for f in _HOME),
+                *(f"household__{f}" for f in _HOME))
+
+
 class Colour(StrEnum):
     GREEN = "green"
     YELLOW = "yellow"
@@ -61,8 +69,11 @@ def status_of_token(token: str) -> PassStatus:
         if exc.refusal == Refusal.MALFORMED:
             return _grey(_("Not a pass code."), "malformed")
         return _grey(_("Forged code: not issued by this system."), "forged")
-    pass_ = (Pass.objects.select_related("resident", "resident__household", "household")
-             .filter(pk=key.pass_id).first())
+    # Only what the gate needs of the person (never their sealed phone or ID number); [:1]
+    # rather than first(): a primary key needs no ORDER BY. This runs on every scan.
+    found = list(Pass.objects.select_related("resident", "resident__household", "household")
+                 .only(*_PASS_FIELDS).filter(pk=key.pass_id)[:1])
+    pass_ = found[0] if found else None
     if pass_ is None:
         return _grey(_("Unknown pass."), "unknown")
     if key.version != pass_.version:
@@ -100,7 +111,8 @@ def status_of_residents(people: list[Resident]) -> PassStatus:
         colour, reason = Colour.RED, _("In home isolation: may not leave.")
     elif Alert.objects.filter(resident_id__in=ids, status=AlertStatus.OPEN,
                               rule_key__in=FEVER_RULES).exists():
-        colour, reason = Colour.RED, _("Fever reported, a worker is on it: may not leave.")
+        # Never which symptom: the guard needs to know only that a worker is on it.
+        colour, reason = Colour.RED, _("May not leave for now: their grid worker is on it.")
     elif PeriodKind.MONITORING in periods:
         colour, reason = Colour.YELLOW, _("Home health monitoring: check the temperature.")
     else:

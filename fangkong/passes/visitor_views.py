@@ -83,7 +83,8 @@ def visitor(request: HttpRequest, visitor_id: int) -> HttpResponse:
     passages = list(row.passages.select_related("gate", "guard").order_by("at", "pk"))
     return render(request, "passes/visitor_detail.html", {
         "visitor": row, "passages": passages,
-        "may_isolate": (can(request.user, Can.HANDLE_ALERTS) and row.host_household_id
+        "may_isolate": (can(request.user, Can.HANDLE_ALERTS)
+                        and can(request.user, Can.EDIT_RESIDENTS) and row.host_household_id
                         and row.isolation_resident_id is None)})
 
 

@@ -123,7 +123,7 @@ def visitor_register(*, gate: Gate, by, name: str, phone: str,  # noqa: ANN001
         raise ValidationError({"client_id": [_("The form's id is too long: open the form "
                                                "again.")]})
     if client_id:
-        seen = passage_recorded(gate, client_id)
+        seen = passage_recorded(gate, client_id, guard=by)
         if seen is not None:
             return seen.passage.visitor, seen
     now = clock.now()
@@ -164,7 +164,7 @@ def visitor_register(*, gate: Gate, by, name: str, phone: str,  # noqa: ANN001
             passage.save()
     except IntegrityError:
         # The same form sent twice at once: the other request recorded it.
-        seen = passage_recorded(gate, client_id) if client_id else None
+        seen = passage_recorded(gate, client_id, guard=by) if client_id else None
         if seen is None:
             raise
         return seen.passage.visitor, seen
@@ -201,7 +201,7 @@ def _refuse(gate: Gate, by, client_id: str, now: datetime, refusal: str,  # noqa
         with transaction.atomic():
             passage.save()
     except IntegrityError:
-        seen = passage_recorded(gate, client_id) if client_id else None
+        seen = passage_recorded(gate, client_id, guard=by) if client_id else None
         if seen is None:
             raise
         return seen

@@ -144,3 +144,83 @@ def test_a_scan_queued_offline_keeps_its_time_within_a_day(gate, resident_pass):
     with pytest.raises(ValidationError):
         passage_record(gate=gate, direction="in", code=code_of(resident_pass),
                        temperature="36.5", at=NOW - timedelta(days=2), client_id="q2")
+
+
+def test_a_scan_id_reused_by_another_sender_is_refused_not_answered(gate, gate_guard,
+                                                                    resident_pass, volunteer):  # noqa: ANN001
+    gate.guards.add(volunteer)
+    passage_record(gate=gate, direction="out", code=code_of(resident_pass),
+                   temperature="36.5", guard=gate_guard, client_id="1")
+    with pytest.raises(ValidationError) as excinfo:
+        passage_record(gate=gate, direction="out", code="FK1.1.1.AAAAAAAAAAAAAAAAAAAAAA",
+                       guard=volunteer, client_id="1")
+    assert "client_id" in excinfo.value.message_dict
+    with pytest.raises(ValidationError):  # the same sender, another direction
+        passage_record(gate=gate, direction="in", code=code_of(resident_pass),
+                       temperature="36.5", guard=gate_guard, client_id="1")
+    assert Passage.objects.count() == 1
+
+
+def test_out_in_and_out_again_within_two_minutes_is_not_a_replay(gate, resident_pass):  # noqa: ANN001
+    passage_record(gate=gate, direction="out", code=code_of(resident_pass), temperature="36.5")
+    clock.advance(seconds=40)
+    passage_record(gate=gate, direction="in", code=code_of(resident_pass), temperature="36.5")
+    clock.advance(seconds=40)
+    assert passage_record(gate=gate, direction="out", code=code_of(resident_pass),
+                          temperature="36.5").passed
+
+
+def test_two_people_of_a_household_go_out_together_on_its_one_pass(gate, grid_worker,
+                                                                    resident):  # noqa: ANN001
+    from fangkong.passes.models import Pass
+    pass_ = Pass.objects.create(household=resident.household, issued_at=NOW)
+    assert passage_record(gate=gate, direction="out", code=code_of(pass_),
+                          temperature="36.5").passed
+    clock.advance(seconds=10)
+    assert passage_record(gate=gate, direction="out", code=code_of(pass_),
+                          temperature="36.6").passed
+    fever = passage_record(gate=gate, direction="out", code=code_of(pass_), temperature="38.0")
+    assert fever.fever and "household pass" in Alert.objects.get().reason
+
+
+def test_a_fever_is_acted_on_even_when_something_else_refuses_first(gate, resident_pass):  # noqa: ANN001
+    GatePolicy.objects.create(community=gate.community, opens_at="10:00", closes_at="20:00")
+    outcome = passage_record(gate=gate, direction="out", code=code_of(resident_pass),
+                             temperature="38.4")
+    assert outcome.fever and outcome.passage.refusal == Refusal.FEVER
+    assert Alert.objects.filter(rule_key="gate_fever").count() == 1
+
+
+def test_the_preview_tells_a_refusal_before_any_temperature(city, gate, resident_pass):  # noqa: ANN001
+    GatePolicy.objects.create(community=gate.community, temperature_for_all=False,
+                              opens_at="10:00", closes_at="20:00")
+    preview = scan_preview(gate=gate, code=code_of(resident_pass), direction="out")
+    assert (preview.colour, preview.refusal, preview.needs_temperature) == (
+        "green", Refusal.CLOSED, False)
+    assert scan_preview(gate=gate, code=code_of(resident_pass), direction="in").refusal == ""
+
+
+def test_hours_across_midnight(gate, resident_pass):  # noqa: ANN001
+    GatePolicy.objects.create(community=gate.community, opens_at="22:00", closes_at="06:00")
+    assert passage_record(gate=gate, direction="out", code=code_of(resident_pass),
+                          temperature="36.5").passage.refusal == Refusal.CLOSED  # 09:00
+    clock.advance(hours=14)  # 23:00
+    assert passage_record(gate=gate, direction="out", code=code_of(resident_pass),
+                          temperature="36.5").passed
+
+
+def test_found_by_digits_a_revoked_pass_still_stops_them(gate, grid_worker, resident_pass):  # noqa: ANN001
+    from fangkong.passes.services import pass_revoke
+    pass_revoke(pass_=resident_pass, reason="手机丢失", by=grid_worker)
+    outcome = passage_record(gate=gate, direction="out", resident=resident_pass.resident,
+                             temperature="36.5")
+    assert (outcome.colour, outcome.passage.refusal) == ("grey", Refusal.REVOKED)
+
+
+def test_a_guard_moved_to_another_community_keeps_no_duty_at_the_old_gates(
+        city, gate, gate_guard):  # noqa: ANN001
+    from fangkong.passes.selectors import guard_gates
+    assert list(guard_gates(gate_guard)) == [gate]
+    gate_guard.area = city.areas("community")[1]
+    gate_guard.save(update_fields=["area"])
+    assert not guard_gates(gate_guard).exists()

@@ -5,6 +5,7 @@ import socket
 import uvicorn
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connection
 
 from fangkong.jobs.worker import start_embedded_worker
 from fangkong.lib.logs import uvicorn_log_config
@@ -54,6 +55,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
+        if options["workers"] > 1 and connection.vendor == "sqlite":
+            self.stderr.write(
+                "warning: several web processes writing one SQLite file is for trying out "
+                "only (docs/configuration.md); use PostgreSQL (DATABASE_URL) for more than "
+                "one process")
         stop = None
         if not options["no_worker"]:
             _, stop = start_embedded_worker()
