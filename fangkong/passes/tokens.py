@@ -56,19 +56,26 @@ def pass_token(pass_id: int, version: int) -> str:
     return f"{body}.{_signature(body)}"
 
 
-def pass_key(token: str) -> PassKey:
-    """The pass id and version of a genuine token; TokenError (malformed or forged)
-    otherwise. Exact: a code is read as scanned, nothing trimmed. Constant-time
-    signature comparison."""
+def _verified(token: str, shape: re.Pattern[str], salt: str) -> re.Match[str]:
+    """The match of a genuine token of `shape` signed with `salt` (the signature is its
+    last group); TokenError otherwise. Exact: a code is read as scanned, nothing
+    trimmed. Constant-time signature comparison."""
     token = token or ""
     if len(token) > MAX_LENGTH:
         raise TokenError(Refusal.MALFORMED)
-    match = _SHAPE.fullmatch(token)
+    match = shape.fullmatch(token)
     if match is None:
         raise TokenError(Refusal.MALFORMED)
     body = token.rsplit(".", 1)[0]
-    if not hmac.compare_digest(_signature(body), match.group(3)):
+    if not hmac.compare_digest(_signature(body, salt), match.group(match.re.groups)):
         raise TokenError(Refusal.FORGED)
+    return match
+
+
+def pass_key(token: str) -> PassKey:
+    """The pass id and version of a genuine token; TokenError (malformed or forged)
+    otherwise."""
+    match = _verified(token, _SHAPE, SALT)
     pass_id, version = signing.b62_decode(match.group(1)), signing.b62_decode(match.group(2))
     if pass_id <= 0 or version <= 0:
         raise TokenError(Refusal.FORGED)
@@ -87,16 +94,7 @@ def visitor_token(visitor_id: int) -> str:
 
 def visitor_id(token: str) -> int:
     """The visitor of a genuine visitor's code; TokenError (malformed or forged) otherwise."""
-    token = token or ""
-    if len(token) > MAX_LENGTH:
-        raise TokenError(Refusal.MALFORMED)
-    match = _VISITOR_SHAPE.fullmatch(token)
-    if match is None:
-        raise TokenError(Refusal.MALFORMED)
-    body = token.rsplit(".", 1)[0]
-    if not hmac.compare_digest(_signature(body, VISITOR_SALT), match.group(2)):
-        raise TokenError(Refusal.FORGED)
-    pk = signing.b62_decode(match.group(1))
+    pk = signing.b62_decode(_verified(token, _VISITOR_SHAPE, VISITOR_SALT).group(1))
     if pk <= 0:
         raise TokenError(Refusal.FORGED)
     return pk
