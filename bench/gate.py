@@ -9,7 +9,8 @@ On a scratch database created and dropped by the run:
   outings a day per household in one community out of five, and `--history` passages
   (half the residents) recorded by the devices over the last three days;
 - the server, in a child process on a free port of 127.0.0.1: `fangkong serve --workers
-  W --no-worker --no-migrate` (W = the cores, 2; no embedded background worker), with
+  W --no-worker --no-migrate` (W = the cores, 2, on PostgreSQL; 1 on SQLite, as SQLite
+  is deployed; no embedded background worker), with
   its default of requests at a time inside Django per process, or `--in-flight`;
 - the load from other processes: `wrk` (C, one thread) for the closed loop, or, without
   wrk, the asyncio client of `bench._gate_http`; and always that client for the open
@@ -83,8 +84,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=float, default=None,
                         help="open loop: requests per second in all (= connections: each "
                              "device scans once a second)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="server processes (default: the cores)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="server processes (default: the cores on PostgreSQL; 1 on "
+                             "SQLite, which runs one web process, docs/configuration.md)")
     parser.add_argument("--codes", type=int, default=20_000, help="passes scanned at random")
     parser.add_argument("--history", type=int, default=None,
                         help="passages already recorded (default: half the residents)")
@@ -104,6 +106,8 @@ def main(argv: list[str]) -> int:
         args.duration = 3.0 if args.quick else 15.0
     if args.rate is None:
         args.rate = float(args.connections)
+    if args.workers is None:
+        args.workers = (os.cpu_count() or 1) if args.db == "postgresql" else 1
     if args.tool == "auto":
         args.tool = "wrk" if shutil.which("wrk") else "python"
     if args.child:
