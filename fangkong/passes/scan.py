@@ -137,6 +137,12 @@ def _people(residents: tuple[Resident, ...]) -> tuple[Person, ...]:
     return tuple(Person(name=masked_name(r.name), room=r.household.label) for r in residents)
 
 
+def _visitor_person(visitor: Visitor) -> Person:
+    """A visitor as the guard sees them: masked name, the room they visit."""
+    host = visitor.host_household
+    return Person(name=masked_name(visitor.name), room=host.label if host else "")
+
+
 @dataclass
 class _Subject:
     status: PassStatus
@@ -221,9 +227,7 @@ def _outcome(subject: _Subject, policy: GatePolicy, *, passage: Passage | None,
              reason: str | None = None, duplicate: bool = False,
              fever: bool = False) -> ScanOutcome:
     if subject.visitor is not None:
-        people = (Person(name=masked_name(subject.visitor.name),
-                         room=(subject.visitor.host_household.label
-                               if subject.visitor.host_household else "")),)
+        people = (_visitor_person(subject.visitor),)
         kind = "visitor"
     else:
         people = _people(subject.status.residents)
@@ -459,9 +463,7 @@ def passage_recorded(gate: Gate, client_id: str, *, guard: User | None = None,
         raise ValidationError({"client_id": [_(
             "This scan's id was already used for another scan: send it with a new id.")]})
     if passage.visitor is not None:
-        people = (Person(name=masked_name(passage.visitor.name),
-                         room=(passage.visitor.host_household.label
-                               if passage.visitor.host_household else "")),)
+        people = (_visitor_person(passage.visitor),)
         kind = "visitor"
     elif passage.resident is not None:
         people, kind = _people((passage.resident,)), "resident"
