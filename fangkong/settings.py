@@ -209,6 +209,7 @@ JOB_LEASE_SECONDS = env_int("FANGKONG_JOB_LEASE_SECONDS", 300)
 FOLLOWUP_LEASE_SECONDS = env_int("FANGKONG_FOLLOWUP_LEASE_SECONDS", 120)
 # ... and the contacts of a batch of calls, while the calls last (ringing, the questions).
 FOLLOWUP_CALL_LEASE_SECONDS = env_int("FANGKONG_FOLLOWUP_CALL_LEASE_SECONDS", 900)
+VOICE_RECORDINGS_KEEP_DAYS = env_int("FANGKONG_VOICE_RECORDINGS_KEEP_DAYS", 14)
 # Health answers are erased this many days after their round closed (the counts stay).
 FOLLOWUP_KEEP_DAYS = env_int("FANGKONG_FOLLOWUP_KEEP_DAYS", 30)
 # Requests inside Django at a time per web server process; the others wait their turn
@@ -231,6 +232,24 @@ SMS_ACCOUNT = env_str("FANGKONG_SMS_ACCOUNT", "")
 SMS_SECRET = env_str("FANGKONG_SMS_SECRET", "")
 SMS_SIGN = env_str("FANGKONG_SMS_SIGN", "")
 SIM_SEED = env_int("FANGKONG_SIM_SEED", 2020)
+# Robot calls over SIP (docs/voice.md): the trunk or PBX the line machines (`fangkong
+# lines`) call through; empty = no telephony (voice is simulated or fails honestly).
+SIP_TRUNK = env_str("FANGKONG_SIP_TRUNK", "")  # "host:port" or "sip:host:port"
+SIP_USER = env_str("FANGKONG_SIP_USER", "fangkong")  # the caller ID the trunk shows
+SIP_DISPLAY_NAME = env_str("FANGKONG_SIP_DISPLAY_NAME", "")
+SIP_PASSWORD = env_str("FANGKONG_SIP_PASSWORD", "")  # registration / digest credentials
+SIP_REGISTER = env_bool("FANGKONG_SIP_REGISTER", False)
+SIP_LINES = env_int("FANGKONG_SIP_LINES", 8)  # concurrent calls of one line machine
+SIP_CALLS_PER_SECOND = env_int("FANGKONG_SIP_CALLS_PER_SECOND", 5)  # the dialling rate
+SIP_RING_SECONDS = env_int("FANGKONG_SIP_RING_SECONDS", 30)
+SIP_PORT_BASE = env_int("FANGKONG_SIP_PORT_BASE", 21000)  # local ports from here on
+# Failures of the trunk itself in a row (no answer from it, 5xx) before the lines pause.
+SIP_TRUNK_FAILURES = env_int("FANGKONG_SIP_TRUNK_FAILURES", 3)
+# Calls to one number in 24 hours at most (carriers block numbers that redial).
+VOICE_CALLS_PER_NUMBER = env_int("FANGKONG_VOICE_CALLS_PER_NUMBER", 3)
+# Speech recognition plug-in ("vosk" or "module:Class") and its model folder.
+VOICE_ASR = env_str("FANGKONG_VOICE_ASR", "")
+VOICE_ASR_MODEL = env_str("FANGKONG_VOICE_ASR_MODEL", "")
 # Care for the workers (docs/configuration.md). The shift rota's hard rules, which the
 # workload page also warns by: at most this many working days in a row and hours in a
 # week, at least this many rest days a week and hours between two shifts.

@@ -45,6 +45,9 @@ class Can(StrEnum):
     # Issue, re-issue and revoke residents' passes, print pass sheets, read the passage
     # log of one's own residents.
     ISSUE_PASSES = "issue_passes"
+    # The robot calls' operations page: line machines, the SIP trunk, live calls (no
+    # personal data) and the call figures of one's area.
+    VIEW_VOICE_LINES = "view_voice_lines"
 
 
 ROLE_AREA_KINDS: dict[str, frozenset[str]] = {
@@ -73,14 +76,15 @@ ROLE_CAPABILITIES: dict[str, frozenset[Can]] = {
                                        Can.MANAGE_CAMPAIGNS, Can.VIEW_CARE_FIGURES,
                                        Can.DESIGNATE_CARE_OFFICERS, Can.MANAGE_ROTA,
                                        Can.MANAGE_PAY, Can.SET_ALLOWANCES,
-                                       Can.MANAGE_GATES}),
+                                       Can.MANAGE_GATES, Can.VIEW_VOICE_LINES}),
     Role.STREET_OFFICER: frozenset(_REGISTRY | {Can.REVEAL_PHONE, Can.VIEW_AUDIT,
                                                 Can.MANAGE_CAMPAIGNS, Can.HANDLE_ALERTS,
                                                 Can.VIEW_CARE_FIGURES,
                                                 Can.DESIGNATE_CARE_OFFICERS, Can.MANAGE_ROTA,
                                                 Can.MANAGE_PAY, Can.HANDLE_ERRANDS,
-                                                Can.VERIFY_VOLUNTEERS, Can.MANAGE_GATES}),
-    Role.COMMUNITY_SECRETARY: frozenset(_LEAD | {Can.MANAGE_STAFF}),
+                                                Can.VERIFY_VOLUNTEERS, Can.MANAGE_GATES,
+                                                Can.VIEW_VOICE_LINES}),
+    Role.COMMUNITY_SECRETARY: frozenset(_LEAD | {Can.MANAGE_STAFF, Can.VIEW_VOICE_LINES}),
     Role.COMMUNITY_WORKER: frozenset(_WORKER),
     Role.GRID_WORKER: frozenset(_WORKER),
     # Guards and volunteers see residents only through their own features (gates, tasks).

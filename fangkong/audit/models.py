@@ -40,6 +40,8 @@ class AuditAction(models.TextChoices):
     PASS_ISSUE = "pass_issue", _("Issued or re-issued a gate pass")
     PASS_REVOKE = "pass_revoke", _("Revoked a gate pass")
     GATE_CHANGE = "gate_change", _("Changed a gate, its staff on duty, devices or rules")
+    RECORDING_PLAY = "recording_play", _("Listened to a call recording")
+    RECORDING_CHECK = "recording_check", _("Recorded the answer heard in a call recording")
 
 
 class AuditEvent(models.Model):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +25,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from fangkong.followup.answers import contacts_answer, spec_of
-from fangkong.followup.channels.base import Batch, Result, Subject, Task, masked_name
+from fangkong.followup.channels.base import (
+    Batch,
+    Result,
+    Subject,
+    Task,
+    Transport,
+    masked_name,
+)
 from fangkong.followup.channels.registry import transport_for
 from fangkong.followup.channels.web.links import contact_link
 from fangkong.followup.models import (
@@ -160,7 +169,7 @@ def _tasks(campaign: Campaign, round_: Round, step: Step, contacts: list[Contact
 
 def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...],
                     step_index: int, lease: str, contacts: list[Contact],
-                    now: datetime) -> int:
+                    now: datetime, transport: Transport | None = None) -> int:
     """Attempt every claimed contact on its step and record what happened."""
     step = plan[step_index]
     keys = {c.pk: f"{c.pk}.{step_index}.{c.tries + 1}" for c in contacts}
@@ -175,7 +184,7 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
                  "provider_id", "detail"],
                 [(c.pk, step.channel, step_index, c.tries + 1, keys[c.pk], Outcome.SENDING,
                   started, "", "") for c in contacts if keys[c.pk] not in known])
-    transport = transport_for(step.channel)
+    transport = transport or transport_for(step.channel)
     tasks, members = _tasks(campaign, round_, step, contacts, keys=keys,
                             needs_phone=getattr(transport, "needs_phone", True))
     spec = spec_of(campaign.version_id)
@@ -229,7 +238,20 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
             changed.append(contact)
         _attempts_record(attempts, now)
         _contacts_move(changed)
+        _recordings_keep(results.values(), by_pk, held, keys, key_of, now)
     return len(changed)
+
+
+def _recordings_keep(results, by_pk: dict[int, Contact], held: set[int],  # noqa: ANN001
+                     keys: dict[int, str], key_of: dict[int, str], now: datetime) -> None:
+    """What residents said on the calls, sealed, with the attempt it was said in."""
+    items = [(by_pk[rec.contact_id], keys[rec.contact_id], rec)
+             for result in results for rec in result.recordings
+             if rec.contact_id in held and rec.contact_id in key_of]
+    if items:
+        from fangkong.followup.recordings import recordings_store
+
+        recordings_store(items=items, now=now)
 
 
 def _lease_seconds(channel: str) -> int:
@@ -271,11 +293,32 @@ def _contacts_move(contacts: list[Contact]) -> None:
                 lease_until=None)
 
 
-def dispatch_pass(*, owner: str, now: datetime | None = None, limit: int = 500) -> int:
-    """One pass over every open round: claim what is due on each step and attempt it.
-    Returns how many contacts were handled (0 = nothing was due)."""
-    now = now or clock.now()
-    handled = 0
+@dataclass(frozen=True)
+class Claim:
+    """Contacts of one round's step, leased to a worker to attempt now."""
+
+    campaign: Campaign
+    round_: Round
+    plan: tuple[Step, ...]
+    step_index: int
+    lease: str
+    contacts: list[Contact]
+
+
+def worker_channels() -> frozenset[str]:
+    """The channels `fangkong worker` attempts: all of them, but for robot calls when a SIP
+    trunk is configured; line machines (`fangkong lines`) dial those."""
+    channels = {"web", "sms", "voice"}
+    if settings.SIP_TRUNK:
+        channels.discard("voice")
+    return frozenset(channels)
+
+
+def due_claims(*, owner: str, now: datetime, limit: int, channels: frozenset[str],
+               total: int | None = None) -> Iterator[Claim]:
+    """Claim what is due on every open round's steps of `channels`: up to `limit` contacts
+    per step within the campaign's capacity, and `total` in all when given."""
+    left = total
     rounds = (Round.objects.filter(status=RoundStatus.OPEN, closes_at__gt=now,
                                    campaign__status=CampaignStatus.RUNNING)
               .select_related("campaign", "campaign__area"))
@@ -283,9 +326,11 @@ def dispatch_pass(*, owner: str, now: datetime | None = None, limit: int = 500) 
         campaign = round_.campaign
         plan = parse_plan(campaign.plan, round_minutes=campaign.round_minutes)
         for index, step in enumerate(plan):
-            if step.channel == "visit" or _quiet(campaign, step.channel, now):
+            if step.channel not in channels or _quiet(campaign, step.channel, now):
                 continue
             room = min(_room(campaign, round_, index, step, now), limit)
+            if left is not None:
+                room = min(room, left)
             if room <= 0:
                 continue
             lease, contacts = contacts_claim(round_=round_, step=index, owner=owner,
@@ -293,13 +338,34 @@ def dispatch_pass(*, owner: str, now: datetime | None = None, limit: int = 500) 
                                              limit=room, now=now)
             if not contacts:
                 continue
-            try:
-                handled += process_claimed(campaign=campaign, round_=round_, plan=plan,
-                                           step_index=index, lease=lease, contacts=contacts,
-                                           now=now)
-            except Exception:  # noqa: BLE001 - one channel's failure must not stop the others
-                # The contacts stay leased and their attempts "sending": once the lease
-                # runs out they go out again under the same keys (see the module's doc).
-                log.exception("%s: step %d (%s) failed; its contacts are retried after "
-                              "their lease", campaign, index, step.channel)
+            if left is not None:
+                left -= len(contacts)
+            yield Claim(campaign, round_, plan, index, lease, contacts)
+            if left is not None and left <= 0:
+                return
+
+
+def claim_process(claim: Claim, *, now: datetime, transport: Transport | None = None) -> int:
+    """Attempt a claim's contacts; a failure leaves them leased and their attempts
+    "sending": once the lease runs out they go out again under the same keys (see the
+    module's doc). Returns how many were handled."""
+    try:
+        return process_claimed(campaign=claim.campaign, round_=claim.round_, plan=claim.plan,
+                               step_index=claim.step_index, lease=claim.lease,
+                               contacts=claim.contacts, now=now, transport=transport)
+    except Exception:  # noqa: BLE001 - one channel's failure must not stop the others
+        log.exception("%s: step %d (%s) failed; its contacts are retried after their lease",
+                      claim.campaign, claim.step_index, claim.plan[claim.step_index].channel)
+        return 0
+
+
+def dispatch_pass(*, owner: str, now: datetime | None = None, limit: int = 500,
+                  channels: frozenset[str] | None = None) -> int:
+    """One pass over every open round: claim what is due on each step and attempt it.
+    Returns how many contacts were handled (0 = nothing was due)."""
+    now = now or clock.now()
+    handled = 0
+    for claim in due_claims(owner=owner, now=now, limit=limit,
+                            channels=worker_channels() if channels is None else channels):
+        handled += claim_process(claim, now=now)
     return handled

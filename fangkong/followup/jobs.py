@@ -54,3 +54,14 @@ def purge(job: Job) -> dict:
     from fangkong.followup.retention import answers_purge
 
     return answers_purge()
+
+
+PERIODIC["followup.recordings_purge"] = timedelta(hours=24)
+
+
+@handler("followup.recordings_purge")
+def recordings_purge(job: Job) -> dict:
+    """Delete the call recordings kept long enough (see followup/recordings.py)."""
+    from fangkong.followup.recordings import recordings_purge as purge_recordings
+
+    return purge_recordings()

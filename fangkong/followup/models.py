@@ -230,6 +230,11 @@ class Outcome(models.TextChoices):
     NO_MOBILE = "no_mobile", _("No mobile to text (landline)")
     OPTED_OUT = "opted_out", _("Opted out")
     THROTTLED = "throttled", _("Held back by the carrier")
+    # A robot call that never reached the resident's phone because our side failed (the
+    # trunk was down, a line process died): no try is spent, the call is made again.
+    NOT_PLACED = "not_placed", _("Not placed (line or trunk down), called again")
+    # The number was called as often today as carriers allow: the next channel takes over.
+    CAPPED = "capped", _("Called too often today")
     FAILED = "failed", _("Failed")
     VISIT = "visit", _("On the door-visit list")
 
@@ -410,3 +415,75 @@ class SmsInbound(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} {self.outcome}"
+
+
+class LineMachine(models.Model):
+    """A `fangkong lines` process (a line machine): its phone lines and the SIP trunk as
+    it sees them, written every few seconds. The operations page reads these rows; any
+    number of line machines share one database."""
+
+    name = models.CharField(max_length=100, unique=True)
+    lines = models.PositiveSmallIntegerField(default=0)
+    busy = models.PositiveSmallIntegerField(default=0)
+    # The calls under way, without numbers or names: [{"line": 3, "state": "ringing" |
+    # "talking", "since": ISO time}].
+    live = models.JSONField(default=list, blank=True)
+    trunk_up = models.BooleanField(default=True)
+    trunk_detail = models.CharField(max_length=200, blank=True)  # the last SIP failure
+    trunk_down_since = models.DateTimeField(null=True, blank=True)
+    restarts = models.PositiveIntegerField(default=0)  # line processes restarted
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("line machine")
+        verbose_name_plural = _("line machines")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NumberDial(models.Model):
+    """One robot call placed to a number (by its blind index): carriers cap how often one
+    number may be called, so the line machine counts before it dials."""
+
+    number_index = models.CharField(max_length=32)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["number_index", "at"], name="number_dial_recent")]
+
+    def __str__(self) -> str:
+        return f"dial {self.at:%Y-%m-%d %H:%M}"
+
+
+class CallRecording(ScopedToGrid):
+    """What a resident said after one question of a robot call: personal data, sealed
+    (AES-GCM) at rest, heard only by the resident's workers, deleted after
+    FANGKONG_VOICE_RECORDINGS_KEEP_DAYS. `needs_check`: the robot could not make the
+    answer out; a worker listens and records the answer (`checked_*`)."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="recordings")
+    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="+")
+    attempt_key = models.CharField(max_length=40)
+    question_key = models.CharField(max_length=48)
+    heard = models.CharField(max_length=200, blank=True)  # the recogniser's text, if any
+    audio_sealed = models.BinaryField()  # WAV, 8 kHz mono 16-bit, sealed "recording"
+    seconds = models.FloatField(default=0)
+    created_at = models.DateTimeField()
+    needs_check = models.BooleanField(default=False)
+    checked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True, related_name="+")
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("call recording")
+        verbose_name_plural = _("call recordings")
+        indexes = [
+            models.Index(fields=["grid", "needs_check"], name="recording_grid_check",
+                         condition=Q(needs_check=True)),
+            models.Index(fields=["created_at"], name="recording_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"recording {self.pk} ({self.question_key})"

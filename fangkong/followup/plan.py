@@ -131,8 +131,14 @@ def after_outcome(plan: tuple[Step, ...], *, step: int, tries: int, outcome: str
         # A link or message arrived: the resident answers when they can; the next channel
         # takes over at its own start time.
         return _move_on(plan, step, now=now, opened=opened, closes=closes)
-    if outcome == "throttled":
-        # The carrier held it back: not the resident's doing, so no try is spent.
+    if outcome == "capped":
+        # The number was called as often today as carriers allow: redialling would be
+        # blocked (or annoy), so the next channel that is not a call takes over.
+        return _move_on(plan, step, now=now, opened=opened, closes=closes,
+                        skip=frozenset({"voice"}))
+    if outcome in ("throttled", "not_placed"):
+        # The carrier held it back, or our line or trunk failed before the resident's
+        # phone rang: not the resident's doing, so no try is spent.
         if now + timedelta(minutes=1) < closes:
             return Next("pending", step, max(tries - 1, 0), now + timedelta(minutes=1))
         return _move_on(plan, step, now=now, opened=opened, closes=closes)

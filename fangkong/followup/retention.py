@@ -16,13 +16,20 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Q
 
-from fangkong.followup.models import Alert, Attempt, Contact, RoundStatus, SmsInbound
+from fangkong.followup.models import (
+    Alert,
+    Attempt,
+    CallRecording,
+    Contact,
+    RoundStatus,
+    SmsInbound,
+)
 from fangkong.lib import clock
 
 
 def answers_purge(*, now: datetime | None = None, batch: int = 20_000) -> dict[str, int]:
-    """Erase the answers of rounds closed more than KEEP_DAYS ago and the SMS reply texts
-    received before then. Idempotent; runs daily."""
+    """Erase the answers of rounds closed more than KEEP_DAYS ago (deleting their call
+    recordings) and the SMS reply texts received before then. Idempotent; runs daily."""
     now = now or clock.now()
     cutoff = now - timedelta(days=settings.FOLLOWUP_KEEP_DAYS)
     old = Contact.objects.filter(round__status=RoundStatus.CLOSED, round__closes_at__lt=cutoff)
@@ -39,5 +46,8 @@ def answers_purge(*, now: datetime | None = None, batch: int = 20_000) -> dict[s
     # An alert's reason quotes the answer ("体温 38.2 °C ≥ 37.3 °C"); its title and outcome
     # are what the tables and the resident's history need.
     reasons = Alert.objects.filter(contact__in=old).exclude(reason="").update(reason="")
+    # What residents said on the calls goes with the answers it gave (usually long before:
+    # recordings are kept FANGKONG_VOICE_RECORDINGS_KEEP_DAYS, see recordings.py).
+    recordings = CallRecording.objects.filter(contact__in=old).delete()[0]
     return {"answers": erased, "attempt_details": details, "sms_texts": texts,
-            "alert_reasons": reasons}
+            "alert_reasons": reasons, "recordings": recordings}

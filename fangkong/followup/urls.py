@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fangkong.followup import alert_views, setup_views, views
+from fangkong.followup import alert_views, setup_views, views, voice_views
 from fangkong.followup.channels.sms import views as sms_views
 from fangkong.followup.channels.web import views as web_views
 
@@ -37,4 +37,10 @@ urlpatterns = [
          name="campaign_run"),
     path("followup/rounds/<int:round_id>/", views.round_table, name="round"),
     path("followup/rounds/<int:round_id>/export/", views.round_export, name="round_export"),
+    path("followup/recordings/", voice_views.recording_list, name="recordings"),
+    path("followup/recordings/<int:recording_id>/audio.wav", voice_views.recording_audio,
+         name="recording_audio"),
+    path("followup/recordings/<int:recording_id>/check/", voice_views.recording_check,
+         name="recording_check"),
+    path("followup/voice/", voice_views.voice_ops, name="voice_ops"),
 ]

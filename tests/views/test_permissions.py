@@ -56,15 +56,18 @@ from fangkong.care.services import difficulty_file
 from fangkong.errands.models import Errand, ErrandEvent, GarbagePickup, Volunteer
 from fangkong.errands.services import ErrandInput, ItemInput, errand_create
 from fangkong.errands.volunteers import volunteer_apply
+from fangkong.followup.channels.base import Recording
 from fangkong.followup.models import (
     Alert,
     AlertKind,
+    CallRecording,
     Campaign,
     Contact,
     Questionnaire,
     QuestionnaireVersion,
     Round,
 )
+from fangkong.followup.recordings import recordings_store
 from fangkong.followup.services import CampaignInput, campaign_create
 from fangkong.isolation.models import IsolationPeriod
 from fangkong.jobs.models import Job, JobState
@@ -197,6 +200,11 @@ PAGES: dict[str, Page] = {
     "followup:day_export": Page(POST, {"campaign_id": "campaign"}, form="day_export"),
     "followup:building_qr": Page(GET, {"building_id": "building"}),
     "followup:building_qr_sheet": Page(GET, {"building_id": "building"}),
+    "followup:recordings": Page(GET, needs=Can.HANDLE_ALERTS),
+    "followup:recording_audio": Page(GET, {"recording_id": "recording"}),
+    "followup:recording_check": Page(POST, {"recording_id": "recording"},
+                                     form="recording_check"),
+    "followup:voice_ops": Page(GET, needs=Can.VIEW_VOICE_LINES),
     "care:mine": Page(GET_POST),
     "care:inbox": Page(GET),
     "care:difficulty": Page(GET_POST, {"difficulty_id": "difficulty"},
@@ -298,6 +306,8 @@ class World:
     # grid id -> a gate of its community (a guard of that community on duty, a device, a
     # passage of the grid's resident) and a visitor registered there.
     gates: dict[int, tuple[Gate, Visitor]]
+    # grid id -> a recording of its resident's robot call that a worker must check.
+    recordings: dict[int, CallRecording]
 
     def outside(self, caller: str) -> dict[str, list[Any]]:
         """Objects outside the caller's area: residents, households, buildings and roster
@@ -348,6 +358,7 @@ class World:
             "volunteer": list({self.volunteers[g.pk] for g in picked}),
             "gate": list({self.gates[g.pk][0] for g in picked}),
             "visitor": list({self.gates[g.pk][1] for g in picked}),
+            "recording": [self.recordings[g.pk] for g in picked],
         }
 
 
@@ -398,9 +409,23 @@ def _build_world() -> World:
                 skills=["driver"], availability="周末", note="")
         volunteers[pk] = by_community[community.pk]
     gates = _make_gates(residents)
+    recordings = _make_recordings(followup)
     return World(root=root, district_grid=grid, residents=residents, imports=imports,
                  followup=followup, care=care, rota=rota, errands=errands,
-                 volunteers=volunteers, gates=gates)
+                 volunteers=volunteers, gates=gates, recordings=recordings)
+
+
+def _make_recordings(followup: dict[int, tuple[Alert, Contact]]) -> dict[int, CallRecording]:
+    """Per grid: what its resident said on a robot call, which the robot could not make
+    out (a worker there must listen and record the answer)."""
+    now = timezone.now()
+    made = {}
+    for grid_id, (_alert, contact) in followup.items():
+        recordings_store(items=[(contact, f"perm.{contact.pk}", Recording(
+            contact_id=contact.pk, question_key="fever", wav=b"RIFF-perm", unclear=True))],
+            now=now)
+        made[grid_id] = CallRecording.objects.get(contact=contact)
+    return made
 
 
 def _make_gates(residents: dict[int, Resident]) -> dict[int, tuple[Gate, Visitor]]:
@@ -591,7 +616,9 @@ def _state(residents: list[Resident]) -> tuple:
                     "pk", "status", "planned_end")),
                 list(Contact.objects.order_by("pk").values_list("pk", "state", "answers")),
                 list(Campaign.objects.order_by("pk").values_list("pk", "status")),
-                QuestionnaireVersion.objects.count())
+                QuestionnaireVersion.objects.count(),
+                list(CallRecording.objects.order_by("pk").values_list(
+                    "pk", "needs_check", "checked_by_id")))
     care = (list(Difficulty.objects.order_by("pk").values_list(
                 "pk", "status", "level", "assigned_to_id", "rating", "resolution")),
             DifficultyEvent.objects.count(),
@@ -655,6 +682,8 @@ def _form(kind: str | None, objects: dict[str, Any]) -> dict[str, Any]:
         return {"outcome": "false_alarm", "note": "越界"}
     if kind == "visit":
         return {"fever": "no", "cough": "no"}
+    if kind == "recording_check":
+        return {"value": "yes"}
     if kind == "questionnaire":
         return {"name": "越界问卷", "spec": '{"questions": [{"key": "x", "kind": "text", '
                 '"label": "越界"}]}'}
@@ -733,8 +762,13 @@ def _hrefs_to(objects: dict[str, list[Any]]) -> list[str]:
              "plan": "care:plan", "assignment": "care:swap_ask", "swap": "care:swap",
              "errand": "errands:errand", "volunteer": "errands:volunteer",
              "gate": "passes:gate", "visitor": "passes:visitor"}
-    return [f'href="{reverse(names[kind], args=[obj.pk])}"'
-            for kind, objs in objects.items() for obj in objs]
+    # A recording is played (src) and answered (a form's action), not linked to.
+    played = {"recording": ("src", "followup:recording_audio")}
+    answered = {"recording": ("action", "followup:recording_check")}
+    return [f'{attr}="{reverse(name, args=[obj.pk])}"'
+            for kind, objs in objects.items() for obj in objs
+            for attr, name in ([("href", names[kind])] if kind in names
+                               else [played[kind], answered[kind]])]
 
 
 # Pages ----------------------------------------------------------------------------------

@@ -58,6 +58,21 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Recording:
+    """What a resident said after one question of a call (a voice channel's Result may
+    carry them): `wav` is 8 kHz mono 16-bit audio, `heard` the speech recogniser's text
+    ("" when none is configured or it made nothing out), `unclear` True when the robot
+    gave up on the question, so a worker must listen and record the answer."""
+
+    contact_id: int
+    question_key: str
+    wav: bytes
+    heard: str = ""
+    seconds: float = 0.0
+    unclear: bool = False
+
+
+@dataclass(frozen=True)
 class Result:
     key: str
     outcome: str
@@ -66,6 +81,7 @@ class Result:
     more_answers: dict[int, dict[str, Any]] | None = None
     provider_id: str = ""
     detail: str = ""
+    recordings: tuple[Recording, ...] = ()
 
 
 @dataclass(frozen=True)

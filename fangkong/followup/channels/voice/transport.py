@@ -48,23 +48,30 @@ class VoiceTransport:
     def call(self, spec: Spec, task: Task) -> Result:
         if not task.phone.strip():
             return Result(task.key, "invalid", detail="no number")
+        return result_of(task, self.converse(self.carrier_factory(task), spec, task))
+
+    def converse(self, call: Call, spec: Spec, task: Task) -> CallReport:
+        """Hold the task's call on `call` (dial, the questions, hang up)."""
         # Task answers come as stored ({key: [value, channel]}); conditions need values.
         people = [Person(s.contact_id, s.name, decode_answers(s.answers, spec))
                   for s in task.subjects]
-        report = run_call(self.carrier_factory(task), spec, number=task.phone,
-                          greeting=task.greeting, caller_id=self.caller_id,
-                          ring_timeout_s=self.ring_timeout_s,
-                          earlier=decode_answers(task.answers, spec), people=people)
-        if report.outcome not in ("answered", "partial"):
-            return Result(task.key, report.outcome, detail=describe(report))
-        if not report.people:
-            return Result(task.key, report.outcome, answers=dict(report.answers),
-                          detail=describe(report))
-        own = {p.key: dict(p.answers) for p in report.people}
-        more = {key: answers for key, answers in own.items()
-                if key != task.contact_id and answers}
-        return Result(task.key, report.outcome, answers=own.get(task.contact_id, {}),
-                      more_answers=more or None, detail=describe(report))
+        return run_call(call, spec, number=task.phone, greeting=task.greeting,
+                        caller_id=self.caller_id, ring_timeout_s=self.ring_timeout_s,
+                        earlier=decode_answers(task.answers, spec), people=people)
+
+
+def result_of(task: Task, report: CallReport) -> Result:
+    """The dispatcher's Result for a call's report."""
+    if report.outcome not in ("answered", "partial"):
+        return Result(task.key, report.outcome, detail=describe(report))
+    if not report.people:
+        return Result(task.key, report.outcome, answers=dict(report.answers),
+                      detail=describe(report))
+    own = {p.key: dict(p.answers) for p in report.people}
+    more = {key: answers for key, answers in own.items()
+            if key != task.contact_id and answers}
+    return Result(task.key, report.outcome, answers=own.get(task.contact_id, {}),
+                  more_answers=more or None, detail=describe(report))
 
 
 def describe(report: CallReport) -> str:

@@ -1,0 +1,186 @@
+"""baresip processes: the media engines of the phone lines (and of the test rig's phones).
+
+    jack = Jack("fangkong-lines", folder)            # one JACK server (dummy driver)
+    jack.start()
+    line = Baresip(folder, sip_port=16000, ctrl_port=17000, account="<sip:...>;regint=0",
+                   jack=jack.name)
+    line.start()                                     # returns once its control socket answers
+    line.control.command("dial", "sip:13800001234@trunk.example.com")
+
+baresip 1.0 (Debian's baresip-core) acts on its current call only, so one process carries
+one call: a line is a process. Its audio goes out of a WAV file (the `aufile` source,
+switched per prompt) and what it hears is written by the `sndfile` module to
+`rec/dump-<time>-dec.wav` (the far end) while the call lasts. The player is JACK's dummy
+driver: the ALSA null player busy-loops a core per call. Ports are spaced: baresip binds
+its SIP port and the one after it (TCP), and each line gets its own RTP port range.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from fangkong.followup.channels.voice.sip.control import Control
+
+log = logging.getLogger("fangkong.voice")
+MODULES = "/usr/lib/baresip/modules"
+RTP_PORTS_PER_LINE = 10
+
+
+class EngineError(RuntimeError):
+    """baresip or JACK is missing or would not start."""
+
+
+def _need(program: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        raise EngineError(f"{program} is not installed (apt-get install baresip-core jackd2 "
+                          "espeak-ng sox)")
+    return path
+
+
+class Jack:
+    """A JACK server with the dummy driver at 8 kHz, named so that the lines of one
+    machine (or the rig's phones) share it without touching anyone else's."""
+
+    def __init__(self, name: str, folder: Path) -> None:
+        self.name, self.folder = name, Path(folder)
+        self.process: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1",
+                "JACK_NO_START_SERVER": "1"}
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log_file = (self.folder / "jackd.log").open("ab")
+        # -r: no real-time scheduling (needs no privileges); the dummy driver keeps time.
+        self.process = subprocess.Popen(  # noqa: S603
+            [_need("jackd"), "-r", "-n", self.name, "-d", "dummy", "-r", "8000", "-p", "160"],
+            stdout=log_file, stderr=subprocess.STDOUT, env=self.env(),
+            start_new_session=True)
+        log_file.close()
+        (self.folder / "jackd.pid").write_text(str(self.process.pid))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EngineError(f"jackd exited: see {self.folder / 'jackd.log'}")
+            if self._ready():
+                return
+            time.sleep(0.1)
+        raise EngineError("jackd did not start within 10 s")
+
+    def _ready(self) -> bool:
+        # The server's shared-memory segment appears once it accepts clients.
+        return any(Path("/dev/shm").glob(f"jack_{self.name}_*"))  # noqa: S108
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        _stop(self.process)
+        self.process = None
+
+
+class Baresip:
+    def __init__(self, folder: Path, *, sip_port: int, ctrl_port: int, rtp_port: int,
+                 account: str, jack: Jack, source: Path, record: bool = True,
+                 rtp_timeout: int = 10) -> None:
+        self.folder = Path(folder)
+        self.sip_port, self.ctrl_port, self.rtp_port = sip_port, ctrl_port, rtp_port
+        self.account, self.jack, self.source = account, jack, Path(source)
+        self.record = record
+        # Seconds without audio from the far end before the call is ended: a peer that
+        # died never sends its BYE.
+        self.rtp_timeout = rtp_timeout
+        self.process: subprocess.Popen | None = None
+        self.control: Control | None = None
+
+    @property
+    def recordings(self) -> Path:
+        return self.folder / "rec"
+
+    def write_config(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.recordings.mkdir(exist_ok=True)
+        modules = ["g711.so", "aufile.so", "jack.so"] + (["sndfile.so"] if self.record else [])
+        lines = [
+            "poll_method epoll",
+            f"sip_listen 127.0.0.1:{self.sip_port}",
+            "sip_trans_def udp",
+            "call_local_timeout 120",
+            "call_max_calls 1",
+            "audio_player jack,default",
+            f"audio_source aufile,{self.source}",
+            "audio_alert none,none",
+            "ausrc_srate 8000", "auplay_srate 8000",
+            "ausrc_channels 1", "auplay_channels 1",
+            "auplay_format float",
+            "audio_buffer 20-160",
+            f"rtp_timeout {self.rtp_timeout}",
+            f"rtp_ports {self.rtp_port}-{self.rtp_port + RTP_PORTS_PER_LINE - 1}",
+            "jack_connect_ports no",
+            f"module_path {MODULES}",
+            *(f"module {m}" for m in modules),
+            "module_app account.so",
+            "module_app menu.so",
+            "module_app ctrl_tcp.so",
+            f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
+            f"snd_path {self.recordings}",
+        ]
+        (self.folder / "config").write_text("\n".join(lines) + "\n")
+        (self.folder / "accounts").write_text(self.account + "\n")
+
+    def start(self, *, timeout: float = 10.0) -> None:
+        self.write_config()
+        log_file = (self.folder / "baresip.log").open("ab")
+        self.process = subprocess.Popen(  # noqa: S603
+            [_need("baresip"), "-f", str(self.folder)], stdin=subprocess.DEVNULL,
+            stdout=log_file, stderr=subprocess.STDOUT, env=self.jack.env(),
+            start_new_session=True)
+        log_file.close()
+        (self.folder / "baresip.pid").write_text(str(self.process.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EngineError(f"baresip exited at start: see {self.folder / 'baresip.log'}")
+            try:
+                self.control = Control(self.ctrl_port, timeout=1.0)
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise EngineError(f"baresip did not open its control port {self.ctrl_port}")
+
+    def alive(self) -> bool:
+        return (self.process is not None and self.process.poll() is None
+                and self.control is not None and not self.control.closed.is_set())
+
+    def stop(self) -> None:
+        if self.control is not None:
+            self.control.close()
+            self.control = None
+        _stop(self.process)
+        self.process = None
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        process.wait(timeout=3)

@@ -1,0 +1,168 @@
+"""The robot's prompts as telephone audio: each text made into a WAV once and cached.
+
+    prompts = PromptCache(folder)
+    sound = prompts.sound(prompt)        # Sound(path, seconds): 8 kHz mono 16-bit WAV
+
+A text is turned into sound by pypinyin (Mandarin with tone numbers: 发烧 -> fa1 shao1),
+espeak-ng's `cmn-latn-pinyin` voice, and sox to 8 kHz mono (what a phone line carries).
+Digits are read one by one (按1 -> 按一, 365 -> 三六五: keys and typed temperatures),
+punctuation becomes a pause. A community may upload its own recording of a text (a
+familiar voice gets more answers): a file `<key>.wav` in the `recorded/` folder beside the
+cache takes the place of the synthesised one, converted the same way.
+
+The cache is keyed by `Prompt.key` (a hash of the text), so one sentence is synthesised
+once per machine, whichever call or line needs it. baresip ends a call when the file it
+plays runs out, so each sound also has a padded twin (`padded`) with silence after it:
+the line plays the padded file and listens over its tail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+from pypinyin import Style, lazy_pinyin
+
+from fangkong.followup.channels.voice.callcontrol import Prompt
+
+log = logging.getLogger("fangkong.voice")
+RATE = 8000
+PAD_SECONDS = 600  # the longest a line waits for an answer after one prompt, and more
+_DIGIT_WORDS = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
+_PAUSES = re.compile(r"[，,、；;：:]+")
+_STOPS = re.compile(r"[。.！!？?…]+")
+_KEEP = re.compile(r"[^\u4e00-\u9fff0-9A-Za-z#*，,、；;：:。.！!？?… ]+")
+
+
+class PromptError(RuntimeError):
+    """The audio for a prompt could not be made (a tool missing or failing)."""
+
+
+@dataclass(frozen=True)
+class Sound:
+    path: Path  # padded: the prompt, then PAD_SECONDS of silence
+    seconds: float  # how long the prompt itself lasts
+
+
+def spoken_text(text: str) -> str:
+    """The text as espeak-ng's pinyin voice should read it: digits one by one, "#" as
+    井号 and "*" as 星号, punctuation as pauses, anything else unreadable dropped."""
+    text = text.replace("#", "井号").replace("＃", "井号").replace("*", "星号")
+    text = re.sub(r"[0-9]", lambda m: _DIGIT_WORDS[m.group()], text)
+    return _KEEP.sub(" ", text)
+
+
+def pinyin_of(text: str) -> str:
+    """Mandarin text as tone-numbered pinyin for espeak-ng: "没有发烧，请按一" ->
+    "mei2 you3 fa1 shao1 , qing3 an4 yi1"."""
+    words: list[str] = []
+    for piece in lazy_pinyin(spoken_text(text), style=Style.TONE3,
+                             neutral_tone_with_five=True, errors="default"):
+        piece = _STOPS.sub(" . ", _PAUSES.sub(" , ", piece))
+        words.extend(piece.split())
+    return " ".join(words)
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path), "rb") as sound:
+        return sound.getnframes() / float(sound.getframerate())
+
+
+class PromptCache:
+    def __init__(self, folder: Path, *, recorded: Path | None = None,
+                 pad_seconds: float = PAD_SECONDS) -> None:
+        self.folder = Path(folder)
+        self.recorded = Path(recorded) if recorded else self.folder.parent / "recorded"
+        self.pad_seconds = pad_seconds
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._known: dict[str, Sound] = {}
+        self._making: dict[str, threading.Lock] = {}
+
+    def sound(self, prompt: Prompt) -> Sound:
+        """The padded WAV of `prompt`, made now if it is not cached yet."""
+        with self._lock:
+            known = self._known.get(prompt.key)
+        if known is not None:
+            return known
+        with self._lock:
+            making = self._making.setdefault(prompt.key, threading.Lock())
+        with making:  # one line makes a new prompt; the others wait for it
+            with self._lock:
+                known = self._known.get(prompt.key)
+            if known is not None:
+                return known
+            padded = self.folder / f"{prompt.key}.padded.wav"
+            plain = self.folder / f"{prompt.key}.wav"
+            own = self.recorded / f"{prompt.key}.wav"
+            if not (padded.exists() and plain.exists()) or (
+                    own.exists() and own.stat().st_mtime > plain.stat().st_mtime):
+                self._make(prompt.text, own if own.exists() else None, plain, padded)
+            sound = Sound(padded, wav_seconds(plain))
+            with self._lock:
+                self._known[prompt.key] = sound
+            return sound
+
+    def warm(self, prompts: list[Prompt]) -> None:
+        """Make the sounds of `prompts` now, before a resident waits for them."""
+        for prompt in prompts:
+            try:
+                self.sound(prompt)
+            except PromptError:
+                log.exception("could not make a prompt's sound")
+
+    def silence(self) -> Path:
+        """A file of silence only: what a line plays while it is not saying anything."""
+        path = self.folder / "silence.padded.wav"
+        if not path.exists():
+            with tempfile.TemporaryDirectory() as work:
+                made = Path(work) / "s.wav"
+                _run(["sox", "-n", "-r", str(RATE), "-c", "1", "-b", "16", str(made),
+                      "trim", "0", str(self.pad_seconds)])
+                _publish(made, path)
+        return path
+
+    def _make(self, text: str, own: Path | None, plain: Path, padded: Path) -> None:
+        with tempfile.TemporaryDirectory() as work:
+            source = own
+            if source is None:
+                source = Path(work) / "speech.wav"
+                spoken = pinyin_of(text)
+                if not spoken:
+                    raise PromptError("nothing to say")
+                _run(["espeak-ng", "-v", "cmn-latn-pinyin", "-s", "150", "-w", str(source),
+                      spoken])
+            made = Path(work) / "plain.wav"
+            # Telephone audio; a little silence first so the start is not clipped.
+            _run(["sox", str(source), "-r", str(RATE), "-c", "1", "-b", "16", "-e",
+                  "signed-integer", str(made), "pad", "0.15", "0.1"])
+            made_padded = Path(work) / "padded.wav"
+            _run(["sox", str(made), str(made_padded), "pad", "0", str(self.pad_seconds)])
+            _publish(made, plain)
+            _publish(made_padded, padded)
+
+
+def _publish(made: Path, path: Path) -> None:
+    """Move a finished file into the cache in one step: a line process never reads half
+    a file, and two makers of one prompt at once leave one whole file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    os.close(fd)
+    shutil.copyfile(made, temporary)
+    os.replace(temporary, path)
+
+
+def _run(command: list[str]) -> None:
+    if shutil.which(command[0]) is None:
+        raise PromptError(f"{command[0]} is not installed (apt-get install espeak-ng sox)")
+    done = subprocess.run(command, capture_output=True, timeout=60, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise PromptError(f"{command[0]} failed: {done.stderr.decode(errors='replace')[:200]}")
