@@ -99,7 +99,9 @@ def child(args: argparse.Namespace) -> int:
     from fangkong.followup.channels.voice.sip.rig import Rig
 
     folder = Path(tempfile.mkdtemp(prefix="fangkong-bench-voice-"))
-    rig = Rig(folder / "rig", port=25260, phone_ports=30000)
+    # Every port below the kernel's ephemeral range (32768 on): a port taken at random by
+    # an outgoing connection would stop a line or a phone from starting.
+    rig = Rig(folder / "rig", port=24060, phone_ports=25000)
     rig.start()
     results = []
     try:
@@ -129,11 +131,10 @@ def level(args, rig, folder: Path, lines: int, calls: int) -> dict:  # noqa: ANN
     for number in numbers:
         rig.phone(number, keys=scripts[number])
     config = SipConfig(trunk=rig.trunk, user="02112345", lines=lines, ring_seconds=20,
-                       calls_per_second=50, port_base=40000 + lines * 10,
-                       folder=folder / f"lines{lines}")
+                       calls_per_second=50, port_base=21000, folder=folder / f"lines{lines}")
     machine = LineMachineLoop(config, name=f"bench-{lines}")
-    machine.lines.start()
     try:
+        machine.lines.start()
         floor = floor_run(machine, numbers, scripts, rig)
         for phone in rig.phones.values():
             phone.pressed = 0
@@ -210,6 +211,8 @@ def floor_run(machine, numbers: list[str], scripts: dict, rig) -> dict:  # noqa:
     bye = ("谢谢您的回答，再见。", Purpose.GOODBYE)
     keys = {"lost": 0, "delays": []}
     lock = threading.Lock()
+    # Made into sound before the clock starts, as the line machine does for a batch.
+    prompts.warm([Prompt.of(*item) for item in (*texts, *fever, bye)])
 
     def one(number: str) -> int:
         index = lines.acquire()

@@ -19,6 +19,18 @@ def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001, ANN201
     yield
 
 
+@pytest.fixture(autouse=True)
+def fresh_questionnaire_caches():
+    """Parsed questionnaire versions are cached by id, which is safe in production (a
+    version never changes) but not across tests: a version made in a rolled-back test
+    leaves its id to the next test's version on SQLite."""
+    from fangkong.followup.answers import rules_of, spec_of
+
+    spec_of.cache_clear()
+    rules_of.cache_clear()
+    yield
+
+
 @pytest.fixture
 def city(db) -> City:  # noqa: ANN001
     return City.get()

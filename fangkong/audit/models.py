@@ -42,6 +42,8 @@ class AuditAction(models.TextChoices):
     GATE_CHANGE = "gate_change", _("Changed a gate, its staff on duty, devices or rules")
     RECORDING_PLAY = "recording_play", _("Listened to a call recording")
     RECORDING_CHECK = "recording_check", _("Recorded the answer heard in a call recording")
+    VOICE_PROMPT_CHANGE = "voice_prompt", _("Recorded or removed a sentence of the robot's "
+                                            "voice")
 
 
 class AuditEvent(models.Model):

@@ -487,3 +487,28 @@ class CallRecording(ScopedToGrid):
 
     def __str__(self) -> str:
         return f"recording {self.pk} ({self.question_key})"
+
+
+class VoicePrompt(models.Model):
+    """A community's own recording of a sentence the robot says (a familiar voice gets
+    more answers): it replaces the synthesised voice for calls of that area and the areas
+    below it. `key` is the sentence's `Prompt.key` (a hash of its text); `audio` is WAV,
+    8 kHz mono 16-bit, as a phone line carries it."""
+
+    area = models.ForeignKey(Area, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=32)
+    text = models.CharField(max_length=300)  # the sentence, as the robot would say it
+    audio = models.BinaryField()
+    seconds = models.FloatField(default=0)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                    null=True, blank=True, related_name="+")
+    uploaded_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("recorded prompt")
+        verbose_name_plural = _("recorded prompts")
+        constraints = [models.UniqueConstraint(fields=["area", "key"],
+                                               name="voice_prompt_unique")]
+
+    def __str__(self) -> str:
+        return self.text[:40]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fangkong.followup import alert_views, setup_views, views, voice_views
+from fangkong.followup import alert_views, setup_views, views, voice_prompt_views, voice_views
 from fangkong.followup.channels.sms import views as sms_views
 from fangkong.followup.channels.web import views as web_views
 
@@ -33,6 +33,10 @@ urlpatterns = [
     path("followup/campaigns/<int:campaign_id>/day/", views.day_table, name="day"),
     path("followup/campaigns/<int:campaign_id>/day/export/", views.day_export,
          name="day_export"),
+    path("followup/campaigns/<int:campaign_id>/voice/", voice_prompt_views.campaign_voice,
+         name="campaign_voice"),
+    path("followup/campaigns/<int:campaign_id>/voice/<str:key>.wav",
+         voice_prompt_views.campaign_voice_audio, name="campaign_voice_audio"),
     path("followup/campaigns/<int:campaign_id>/<str:action>/", views.campaign_run,
          name="campaign_run"),
     path("followup/rounds/<int:round_id>/", views.round_table, name="round"),

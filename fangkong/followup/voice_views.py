@@ -111,6 +111,12 @@ def recording_audio(request: HttpRequest, recording_id: int) -> HttpResponse:
     recording = recordings.recording_for_user(request.user, recording_id)
     audio = recordings.recording_play(recording=recording, user=request.user,
                                       ip=client_ip(request))
+    return audio_response(request, audio, filename=f"recording-{recording.pk}.wav")
+
+
+def audio_response(request: HttpRequest, audio: bytes, *, filename: str) -> HttpResponse:
+    """A WAV for a page's player, never cached, with the byte ranges a phone's player asks
+    for (206, or 416 for a range past the end)."""
     status, body, content_range = 200, audio, ""
     match = _RANGE.match(request.headers.get("Range", "").strip())
     if match and audio and (match[1] or match[2]):
@@ -133,7 +139,7 @@ def recording_audio(request: HttpRequest, recording_id: int) -> HttpResponse:
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "no-store"
     response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Disposition"] = f'inline; filename="recording-{recording.pk}.wav"'
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
     return response
 
 

@@ -168,6 +168,33 @@ def test_an_answer_unclear_twice_is_skipped_and_needs_checking():
     assert "check" in call.prompts[-1].text
 
 
+def test_speech_that_could_not_be_made_out_is_asked_again_for_the_keys():
+    call = ScriptedCall(Heard.speech(""), Heard.dtmf("2"), "没有", "没有")
+    report = talk(call)
+    assert report.answers["fever"] is False
+    reask = call.prompts[2]
+    assert reask.purpose == Purpose.PROBLEM
+    assert "keys on your phone" in reask.text and FEVER_VOICE in reask.text
+
+
+def test_speech_understood_but_wrong_gets_the_understanders_own_problem_not_the_keys():
+    call = ScriptedCall("有", "三十度", "三十八度", "对", "没有", "没有")
+    talk(call)
+    assert "keys on your phone" not in call.prompts[3].text
+
+
+def test_a_call_picked_up_in_silence_is_not_reached():
+    call = ScriptedCall(*[Heard.silence()] * 6)  # each question asked twice
+    report = talk(call)
+    assert (report.outcome, report.reason, report.answers) == (
+        "no_answer", "silence after pick-up", {})
+
+
+def test_silence_then_an_answer_is_not_the_silent_case():
+    call = ScriptedCall(Heard.silence(), "没有", "没有", "没有")
+    assert talk(call).outcome == "answered"
+
+
 def test_a_hang_up_midway_keeps_the_answers_given():
     call = ScriptedCall("没有", Heard.hangup())
     report = talk(call)

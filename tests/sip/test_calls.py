@@ -11,6 +11,7 @@ apart take seconds. Prompts are short so that a call lasts a few seconds.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import subprocess
 import tempfile
 import time
 import wave
+from array import array
 from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
@@ -68,6 +70,19 @@ PLAN = [{"channel": "voice", "at": 0, "retries": 1, "spacing": 2, "busy_spacing"
 NO_FEVER = [(0.6, "2")]
 FEVER = [(0.6, "1"), (0.4, "385#"), (0.4, "1")]
 RIG_PORT, PHONE_PORTS, LINE_PORTS = 25160, 26200, 22000
+
+
+def tone_wav(hertz: int, seconds: float, rate: int = 16000) -> bytes:
+    """A sine tone as a WAV upload (16 kHz, as a phone's recorder might make it)."""
+    samples = array("h", (int(12000 * math.sin(2 * math.pi * hertz * n / rate))
+                          for n in range(int(seconds * rate))))
+    out = BytesIO()
+    with wave.open(out, "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(rate)
+        sound.writeframes(samples.tobytes())
+    return out.getvalue()
 
 
 def sound_of(text: str, purpose: Purpose, machine: LineMachineLoop) -> float:
@@ -337,3 +352,73 @@ class SipCallsTest(CommittedData):
         assert self.attempts(resident) == [("capped", "number called too often in 24 h")]
         contact = self.contact(resident)
         assert (contact.step, contact.due_at) == (1, None)  # on the door-visit list
+
+    def test_a_spoken_answer_is_understood_through_the_configured_recogniser(self) -> None:
+        from django.test import override_settings
+
+        from fangkong.followup.channels.voice import asr
+
+        [resident] = self.residents_with(["13800000111"])
+        greeting = f"{self.secretary.area.name}：{PURPOSE}"
+        start = (sound_of(greeting, Purpose.GREETING, self.machine)
+                 + sound_of(SPEC["questions"][0]["voice"], Purpose.QUESTION, self.machine))
+        voice = speech_wav(self.folder, "mei you fa shao", start + 0.8)
+        self.rig.phone("13800000111", voice=voice)
+        self.open_round()
+        asr._load.cache_clear()
+        self.addCleanup(asr._load.cache_clear)
+        with override_settings(VOICE_ASR="tests.sip.fake_asr:Recogniser",
+                               VOICE_ASR_MODEL=str(self.folder)):
+            self.machine.transport.recogniser = asr.configured()
+            try:
+                self.run_machine()
+            finally:
+                self.machine.transport.recogniser = None
+
+        contact = self.contact(resident)
+        assert contact.state == ContactState.ANSWERED, (
+            self.attempts(resident), list(CallRecording.objects.filter(contact=contact)
+                                          .values_list("heard", "seconds")))
+        assert contact.answers["fever"][0] is False
+        [recording] = CallRecording.objects.filter(contact=contact)
+        assert (recording.heard, recording.needs_check) == ("没有", False)
+
+    def test_an_answering_machine_and_a_silent_line_count_as_not_reached(self) -> None:
+        machine, silent = self.residents_with(["13800000112", "13800000113"])
+        greeting_of_a_machine = speech_wav(
+            self.folder, "nin hao, nin bo da de yong hu zan shi wu fa jie tong, "
+            "qing zai ti shi yin hou liu yan, xie xie", 0.1)
+        self.rig.phone("13800000112", voice=greeting_of_a_machine)
+        self.rig.phone("13800000113")  # picks up and says nothing
+        self.open_round()
+
+        self.run_machine(seconds=90)
+
+        assert self.attempts(machine) == [("no_answer", "answering machine")]
+        assert self.attempts(silent) == [("no_answer", "silence after pick-up")]
+        assert self.contact(machine).due_at == clock.now() + timedelta(minutes=2)
+        assert not CallRecording.objects.filter(contact__in=[self.contact(machine),
+                                                             self.contact(silent)]).exists()
+
+    def test_the_communitys_own_recording_is_played_instead_of_the_synthesised_voice(
+            self) -> None:
+        from fangkong.followup.voice_prompts import campaign_sentences, voice_prompt_save
+
+        [resident] = self.residents_with(["13800000114"])
+        # Keys after the greeting has played out (no barge-in), recording what it hears.
+        phone = self.rig.phone("13800000114", keys=[(2.5, "2")], record=True)
+        round_ = self.open_round()
+        greeting = campaign_sentences(round_.campaign)[0]
+        voice_prompt_save(by=self.secretary, campaign=round_.campaign, key=greeting.key,
+                          upload=tone_wav(1000, 1.5))
+
+        self.run_machine()
+
+        assert self.contact(resident).state == ContactState.ANSWERED
+        [heard] = sorted(phone.engine.recordings.glob("dump-*-dec.wav"))
+        with wave.open(str(heard), "rb") as sound:
+            samples = array("h", sound.readframes(sound.getnframes()))
+        start = next(i for i, s in enumerate(samples) if abs(s) > 2000)
+        window = samples[start + 400:start + 400 + 8000]  # a second of the greeting
+        crossings = sum(1 for a, b in zip(window, window[1:], strict=False) if (a < 0) != (b < 0))
+        assert 1900 <= crossings <= 2100  # the 1 kHz tone uploaded, not espeak's voice

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
+import struct
+import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from io import BytesIO
 from typing import Any
 
 import pytest
@@ -57,6 +61,7 @@ from fangkong.errands.models import Errand, ErrandEvent, GarbagePickup, Voluntee
 from fangkong.errands.services import ErrandInput, ItemInput, errand_create
 from fangkong.errands.volunteers import volunteer_apply
 from fangkong.followup.channels.base import Recording
+from fangkong.followup.channels.voice.callcontrol import Prompt
 from fangkong.followup.models import (
     Alert,
     AlertKind,
@@ -66,9 +71,12 @@ from fangkong.followup.models import (
     Questionnaire,
     QuestionnaireVersion,
     Round,
+    VoicePrompt,
 )
 from fangkong.followup.recordings import recordings_store
 from fangkong.followup.services import CampaignInput, campaign_create
+from fangkong.followup.shipped import DAILY_HEALTH
+from fangkong.followup.voice_prompts import campaign_sentences
 from fangkong.isolation.models import IsolationPeriod
 from fangkong.jobs.models import Job, JobState
 from fangkong.lib.idcard import make_id_number
@@ -102,6 +110,9 @@ ROSTER_MAPPING = ["name", "id_number", "phone", "building", "unit", "room"]
 ROSTER_CSV = ("\ufeff" + ",".join(ROSTER_COLUMNS) + "\r\n"
               + f"越界导入,{make_id_number(REGION, date(1960, 1, 1), 31)},13900009994,1,1,909\r\n"
               ).encode()
+# A sentence the robot says on the calls of every campaign of the shipped questionnaire
+# (its first question): the world's communities have recorded it.
+VOICE_KEY = Prompt.of(DAILY_HEALTH["questions"][0]["voice"]).key
 
 # Routes that are not about the registry: the back office (tested in
 # tests/accounts/test_services.py), the API (enumerated from its schema below), the
@@ -205,6 +216,9 @@ PAGES: dict[str, Page] = {
     "followup:recording_check": Page(POST, {"recording_id": "recording"},
                                      form="recording_check"),
     "followup:voice_ops": Page(GET, needs=Can.VIEW_VOICE_LINES),
+    "followup:campaign_voice": Page(GET_POST, {"campaign_id": "campaign"}, form="voice_prompt"),
+    "followup:campaign_voice_audio": Page(GET, {"campaign_id": "campaign"},
+                                          {"key": (VOICE_KEY,)}),
     "care:mine": Page(GET_POST),
     "care:inbox": Page(GET),
     "care:difficulty": Page(GET_POST, {"difficulty_id": "difficulty"},
@@ -410,6 +424,7 @@ def _build_world() -> World:
         volunteers[pk] = by_community[community.pk]
     gates = _make_gates(residents)
     recordings = _make_recordings(followup)
+    _make_voice_prompts(root, followup)
     return World(root=root, district_grid=grid, residents=residents, imports=imports,
                  followup=followup, care=care, rota=rota, errands=errands,
                  volunteers=volunteers, gates=gates, recordings=recordings)
@@ -426,6 +441,31 @@ def _make_recordings(followup: dict[int, tuple[Alert, Contact]]) -> dict[int, Ca
             now=now)
         made[grid_id] = CallRecording.objects.get(contact=contact)
     return made
+
+
+def _make_voice_prompts(root: User, followup: dict[int, tuple[Alert, Contact]]) -> None:
+    """Per community: its own recording of the first question, which its campaign's page
+    plays and lists (the questionnaire is the shipped one's copy)."""
+    campaigns = {contact.round.campaign for _alert, contact in followup.values()}
+    # Uploading it again for a campaign outside would store it, were the gate to let it.
+    assert all(VOICE_KEY in {s.key for s in campaign_sentences(c)} for c in campaigns)
+    areas = {c.area for c in campaigns}
+    VoicePrompt.objects.bulk_create(
+        VoicePrompt(area=area, key=VOICE_KEY, text="越界录音", audio=_voice_wav(),
+                    seconds=1.0, uploaded_by=root, uploaded_at=timezone.now())
+        for area in areas)
+
+
+def _voice_wav() -> bytes:
+    """One second of a tone, as the robot would play it (8 kHz mono 16-bit)."""
+    out = BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"".join(struct.pack("<h", round(8000 * math.sin(i / 3)))
+                               for i in range(8000)))
+    return out.getvalue()
 
 
 def _make_gates(residents: dict[int, Resident]) -> dict[int, tuple[Gate, Visitor]]:
@@ -618,7 +658,9 @@ def _state(residents: list[Resident]) -> tuple:
                 list(Campaign.objects.order_by("pk").values_list("pk", "status")),
                 QuestionnaireVersion.objects.count(),
                 list(CallRecording.objects.order_by("pk").values_list(
-                    "pk", "needs_check", "checked_by_id")))
+                    "pk", "needs_check", "checked_by_id")),
+                list(VoicePrompt.objects.order_by("pk").values_list(
+                    "pk", "area_id", "key", "seconds", "uploaded_at")))
     care = (list(Difficulty.objects.order_by("pk").values_list(
                 "pk", "status", "level", "assigned_to_id", "rating", "resolution")),
             DifficultyEvent.objects.count(),
@@ -684,6 +726,9 @@ def _form(kind: str | None, objects: dict[str, Any]) -> dict[str, Any]:
         return {"fever": "no", "cough": "no"}
     if kind == "recording_check":
         return {"value": "yes"}
+    if kind == "voice_prompt":  # a good recording of a sentence of the campaign's calls
+        return {"do": "upload", "key": VOICE_KEY,
+                "audio": SimpleUploadedFile("voice.wav", _voice_wav(), "audio/wav")}
     if kind == "questionnaire":
         return {"name": "越界问卷", "spec": '{"questions": [{"key": "x", "kind": "text", '
                 '"label": "越界"}]}'}

@@ -1,8 +1,9 @@
 """Which transport carries each channel in this installation.
 
-With FANGKONG_SMS_GATEWAY_URL set, web links and SMS go out through the gateway. A channel
-with nothing real behind it (web and SMS without a gateway; robot calls, until a telephony
-channel is configured) goes to the simulated carrier and population, deterministic from
+With FANGKONG_SMS_GATEWAY_URL set, web links and SMS go out through the gateway; with
+FANGKONG_SIP_TRUNK set, robot calls are made by the line machines (`fangkong lines`,
+voice/sip/machine.py). A channel with nothing real behind it (web and SMS without a
+gateway; robot calls without a trunk) goes to the simulated carrier and population, deterministic from
 FANGKONG_SIM_SEED, when FANGKONG_SIMULATE_CHANNELS is on (the default for the embedded
 database: the demo, tests, benchmarks). Otherwise it is `Unconfigured`: every attempt
 fails with the reason, and the plan falls back to its next step.
@@ -36,9 +37,22 @@ class Unconfigured:
         return [Result(key=task.key, outcome="failed", detail=detail) for task in batch.tasks]
 
 
+class LineMachinesOnly:
+    """Robot calls with a SIP trunk configured: the line machines (`fangkong lines`) make
+    them, never a worker. A worker that gets calls anyway gives them back unspent."""
+
+    needs_phone = False
+
+    def send(self, batch: Batch) -> list[Result]:
+        return [Result(key=task.key, outcome="not_placed",
+                       detail="robot calls are made by the line machines (fangkong lines)")
+                for task in batch.tasks]
+
+
 def is_real(channel: str) -> bool:
     """True when the channel reaches real people in this installation."""
-    return channel == "visit" or (channel in ("web", "sms") and bool(settings.SMS_GATEWAY_URL))
+    return (channel == "visit" or (channel in ("web", "sms") and bool(settings.SMS_GATEWAY_URL))
+            or (channel == "voice" and bool(settings.SIP_TRUNK)))
 
 
 def is_simulated(channel: str) -> bool:
@@ -50,6 +64,8 @@ def _build(channel: str) -> Transport:
         from fangkong.followup.channels.sms.transport import gateway_transport
 
         return gateway_transport(channel)
+    if channel == "voice" and settings.SIP_TRUNK:
+        return LineMachinesOnly()
     if not settings.SIMULATE_CHANNELS:
         return Unconfigured(channel)
     if channel == "voice":

@@ -179,6 +179,12 @@ class _Conversation:
         self.seconds += len(prompt.text) / CHARS_PER_SECOND
         self.call.play(prompt)
 
+    @property
+    def only_silence(self) -> bool:
+        """Nothing at all came from the resident's side: no word, no key."""
+        heard = [text for who, text in self.transcript if who == "resident"]
+        return bool(heard) and all(text == "[silence]" for text in heard)
+
     def hear(self, *, digits: int | None) -> Heard:
         """Listen, and tidy what came back: whatever the line returns, the rest of the
         dialogue sees a well-formed Heard."""
@@ -293,6 +299,11 @@ def _understand(question: Question, heard: Heard) -> tuple[bool, Any, str]:
     if heard.kind == HeardKind.SILENCE:
         return False, None, _("Sorry, I did not hear an answer. %(question)s") % {
             "question": question.voice}
+    if heard.kind == HeardKind.SPEECH and not text.strip():
+        # Speech the recogniser could not make out (or none is configured): the keys
+        # are understood for sure, so the question is asked again for them.
+        return False, None, _("Sorry, I did not catch that. Please answer with the keys "
+                              "on your phone. %(question)s") % {"question": question.voice}
     if understood is not None and understood.problem:
         return False, None, understood.problem
     return False, None, _("Sorry, I did not catch that. %(question)s") % {
@@ -341,6 +352,11 @@ def run_call(call: Call, spec: Spec, *, number: str, greeting: str, caller_id: s
         reason = f"line error: {type(exc).__name__}"
     _hang_up(call)
     complete = [_complete(spec, sheet) for sheet in sheets]
+    if not reason and talk.only_silence and not any(s.answers for s in sheets):
+        # Picked up, then not a sound: a phone answered by a machine that says nothing,
+        # or someone who put it down. Not reached: the plan retries or falls back.
+        return CallReport("no_answer", transcript=talk.transcript,
+                          seconds=round(talk.seconds, 1), reason="silence after pick-up")
     if all(complete):
         outcome = "answered"
     elif any(s.answers or s.unclear for s in sheets) or reason == "hung up":

@@ -38,12 +38,13 @@ from fangkong.followup.channels.voice.callcontrol import (
 from fangkong.followup.channels.voice.sip.audio import Detector, Tape
 from fangkong.followup.channels.voice.sip.baresip import Baresip
 from fangkong.followup.channels.voice.sip.control import ControlError, Event
-from fangkong.followup.channels.voice.sip.prompts import PromptCache
+from fangkong.followup.channels.voice.sip.prompts import Own, PromptCache
 
 log = logging.getLogger("fangkong.voice")
 INTER_DIGIT_S = 3.0  # after a key, how long to wait for the next before taking what came
 MAX_SPEECH_S = 15.0  # an answer longer than this is cut (nobody answers at that length)
 PAD_S = 0.25  # kept before and after the speech found, so no syllable is clipped
+MACHINE_SPEECH_S = 2.5  # talking on for this long over the greeting: an answering machine
 
 
 @dataclass
@@ -60,8 +61,10 @@ class Piece:
 class SipCall:
     def __init__(self, line: Baresip, prompts: PromptCache, *,
                  dial_uri: Callable[[str], str], recogniser: Recogniser | None = None,
-                 on_state: Callable[[str], None] | None = None) -> None:
+                 on_state: Callable[[str], None] | None = None,
+                 own: dict[str, Own] | None = None) -> None:
         self.line, self.prompts, self.dial_uri = line, prompts, dial_uri
+        self.own = own or {}  # the community's recordings, by prompt key
         self.recogniser = recogniser
         self.on_state = on_state or (lambda state: None)
         self.active = False  # a call is up or ringing: hang-up must end it
@@ -69,6 +72,7 @@ class SipCall:
         self.gone = False  # the far end has hung up (or the call ended otherwise)
         self.rang = False  # the far end sent 180/183: a trunk that does that is up
         self.line_lost = False
+        self.machine = False  # an answering machine picked up (the robot hung up on it)
         self.keys: list[str] = []
         self.keys_sent = 0  # keys received over the whole call (for the DTMF count)
         self.tape: Tape | None = None
@@ -165,7 +169,7 @@ class SipCall:
             self.asking = prompt
         if prompt.purpose == Purpose.SUBJECT:
             self.subject = prompt.subject
-        sound = self.prompts.sound(prompt)
+        sound = self.prompts.sound(prompt, own=self.own.get(prompt.key))
         if self.keys and prompt.purpose in (Purpose.QUESTION, Purpose.CONFIRM, Purpose.PROBLEM):
             return  # keys pressed ahead answer this prompt: no need to say it
         self._command("ausrc", f"aufile,{sound.path}")
@@ -173,13 +177,27 @@ class SipCall:
             self.prompt_delays.append(time.monotonic() - self._ready_at)
             self._ready_at = None
         end = time.monotonic() + sound.seconds
+        greeting = prompt.purpose == Purpose.GREETING and not self.machine
+        detector = Detector(at_s=self.tape.seconds() if self.tape else 0.0)
         while not self.gone and time.monotonic() < end:
-            self._event(end - time.monotonic())
+            self._event(min(end - time.monotonic(), 0.05))
             if self.keys:  # barge-in: a key stops the prompt
                 self._quiet()
                 return
-            self._follow_tape()
+            chunk = self._follow_tape()
+            if greeting and self._machine_heard(detector, chunk):
+                self.machine = True
+                self.hangup()
+                return
         self._ready_at = time.monotonic()
+
+    def _machine_heard(self, detector: Detector, chunk: bytes) -> bool:
+        """An answering machine: talking on, unbroken, over the robot's greeting (a person
+        says "喂？" and listens; a recorded greeting runs on for seconds)."""
+        detector.feed(chunk)
+        return (detector.started is not None and detector.ended is None
+                and self.tape is not None
+                and self.tape.seconds() - detector.started >= MACHINE_SPEECH_S)
 
     def listen(self, *, timeout_s: float, digits: int | None = None,
                finish_on: str = "#") -> Heard:
@@ -253,13 +271,13 @@ class SipCall:
     def _quiet(self) -> None:
         self._command("ausrc", f"aufile,{self.prompts.silence()}")
 
-    def _follow_tape(self) -> None:
+    def _follow_tape(self) -> bytes:
+        """Read what the far end said since the last read (b"" before any audio)."""
         if self.tape is None and self.answered:
             found = sorted(self.line.recordings.glob("dump-*-dec.wav"))
             if found:
                 self.tape = Tape(found[-1])
-        if self.tape is not None:
-            self.tape.read()
+        return self.tape.read() if self.tape is not None else b""
 
     def _speech(self, detector: Detector, seconds: float) -> Heard:
         start = (detector.started or 0.0) - PAD_S

@@ -119,9 +119,15 @@ class Lines:
     # -- processes ----------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start JACK and every line; on a failure, stop what was started and raise."""
+        _warn_about_ports(self.config)
         self.jack.start()
-        for line in self._lines:
-            line.start()
+        try:
+            for line in self._lines:
+                line.start()
+        except Exception:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         for line in self._lines:
@@ -252,3 +258,21 @@ class Lines:
                 log.error("SIP trunk %s is down (%s): calls are paused, their attempts given "
                           "back; probing every %.0f s", self.config.host, reason,
                           self.config.probe_seconds)
+
+
+def ports_used(config: SipConfig) -> tuple[int, int]:
+    """The lowest and highest local port the lines of `config` bind."""
+    return config.port_base, config.port_base + 1000 + RTP_PORTS_PER_LINE * config.lines
+
+
+def _warn_about_ports(config: SipConfig) -> None:
+    """Ports in the kernel's ephemeral range may be taken at random by outgoing
+    connections (the database's, say), and a line would then fail to start."""
+    low, high = ports_used(config)
+    try:
+        first, last = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return
+    if high >= first and low <= last:
+        log.warning("the lines' ports %d-%d overlap the ephemeral ports %d-%d: set "
+                    "FANGKONG_SIP_PORT_BASE lower (e.g. 21000)", low, high, first, last)

@@ -6,9 +6,9 @@
 A text is turned into sound by pypinyin (Mandarin with tone numbers: 发烧 -> fa1 shao1),
 espeak-ng's `cmn-latn-pinyin` voice, and sox to 8 kHz mono (what a phone line carries).
 Digits are read one by one (按1 -> 按一, 365 -> 三六五: keys and typed temperatures),
-punctuation becomes a pause. A community may upload its own recording of a text (a
-familiar voice gets more answers): a file `<key>.wav` in the `recorded/` folder beside the
-cache takes the place of the synthesised one, converted the same way.
+punctuation becomes a pause. A community may record a sentence itself (a familiar voice
+gets more answers: `VoicePrompt`, see followup/voice_prompts.py); the line machine hands
+that recording in (`Own`) and it is padded and cached the same way.
 
 The cache is keyed by `Prompt.key` (a hash of the text), so one sentence is synthesised
 once per machine, whichever call or line needs it. baresip ends a call when the file it
@@ -35,7 +35,7 @@ from fangkong.followup.channels.voice.callcontrol import Prompt
 
 log = logging.getLogger("fangkong.voice")
 RATE = 8000
-PAD_SECONDS = 600  # the longest a line waits for an answer after one prompt, and more
+PAD_SECONDS = 120  # longer than a line ever waits for an answer after one prompt
 _DIGIT_WORDS = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
 _PAUSES = re.compile(r"[，,、；;：:]+")
 _STOPS = re.compile(r"[。.！!？?…]+")
@@ -44,6 +44,15 @@ _KEEP = re.compile(r"[^\u4e00-\u9fff0-9A-Za-z#*，,、；;：:。.！!？?… ]+
 
 class PromptError(RuntimeError):
     """The audio for a prompt could not be made (a tool missing or failing)."""
+
+
+@dataclass(frozen=True)
+class Own:
+    """A community's own recording of a sentence (`VoicePrompt`): `name` is unique per
+    recording and upload, so a new upload is a new cache entry."""
+
+    name: str
+    wav: bytes
 
 
 @dataclass(frozen=True)
@@ -77,45 +86,42 @@ def wav_seconds(path: Path) -> float:
 
 
 class PromptCache:
-    def __init__(self, folder: Path, *, recorded: Path | None = None,
-                 pad_seconds: float = PAD_SECONDS) -> None:
+    def __init__(self, folder: Path, *, pad_seconds: float = PAD_SECONDS) -> None:
         self.folder = Path(folder)
-        self.recorded = Path(recorded) if recorded else self.folder.parent / "recorded"
         self.pad_seconds = pad_seconds
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._known: dict[str, Sound] = {}
         self._making: dict[str, threading.Lock] = {}
 
-    def sound(self, prompt: Prompt) -> Sound:
-        """The padded WAV of `prompt`, made now if it is not cached yet."""
+    def sound(self, prompt: Prompt, *, own: Own | None = None) -> Sound:
+        """The padded WAV of `prompt` (or of the community's own recording of it, `own`),
+        made now if it is not cached yet."""
+        name = prompt.key if own is None else own.name
         with self._lock:
-            known = self._known.get(prompt.key)
-        if known is not None:
-            return known
-        with self._lock:
-            making = self._making.setdefault(prompt.key, threading.Lock())
-        with making:  # one line makes a new prompt; the others wait for it
-            with self._lock:
-                known = self._known.get(prompt.key)
+            known = self._known.get(name)
             if known is not None:
                 return known
-            padded = self.folder / f"{prompt.key}.padded.wav"
-            plain = self.folder / f"{prompt.key}.wav"
-            own = self.recorded / f"{prompt.key}.wav"
-            if not (padded.exists() and plain.exists()) or (
-                    own.exists() and own.stat().st_mtime > plain.stat().st_mtime):
-                self._make(prompt.text, own if own.exists() else None, plain, padded)
+            making = self._making.setdefault(name, threading.Lock())
+        with making:  # one line makes a new prompt; the others wait for it
+            with self._lock:
+                known = self._known.get(name)
+            if known is not None:
+                return known
+            padded = self.folder / f"{name}.padded.wav"
+            plain = self.folder / f"{name}.wav"
+            if not (padded.exists() and plain.exists()):
+                self._make(prompt.text, own.wav if own else None, plain, padded)
             sound = Sound(padded, wav_seconds(plain))
             with self._lock:
-                self._known[prompt.key] = sound
+                self._known[name] = sound
             return sound
 
-    def warm(self, prompts: list[Prompt]) -> None:
+    def warm(self, prompts: list[Prompt], own: dict[str, Own] | None = None) -> None:
         """Make the sounds of `prompts` now, before a resident waits for them."""
         for prompt in prompts:
             try:
-                self.sound(prompt)
+                self.sound(prompt, own=(own or {}).get(prompt.key))
             except PromptError:
                 log.exception("could not make a prompt's sound")
 
@@ -130,10 +136,13 @@ class PromptCache:
                 _publish(made, path)
         return path
 
-    def _make(self, text: str, own: Path | None, plain: Path, padded: Path) -> None:
+    def _make(self, text: str, own: bytes | None, plain: Path, padded: Path) -> None:
         with tempfile.TemporaryDirectory() as work:
-            source = own
-            if source is None:
+            source = None
+            if own is not None:
+                source = Path(work) / "own.wav"
+                source.write_bytes(own)
+            else:
                 source = Path(work) / "speech.wav"
                 spoken = pinyin_of(text)
                 if not spoken:

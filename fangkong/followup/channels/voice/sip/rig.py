@@ -177,8 +177,10 @@ class Rig:
         return self._silence
 
     def phone(self, number: str, *, answer: bool = True, voice: Path | None = None,
-              keys: list[tuple[float, str]] | None = None, key_gap: float = 0.25) -> Phone:
-        """Start a phone registered under `number` and wait for its registration."""
+              keys: list[tuple[float, str]] | None = None, key_gap: float = 0.25,
+              record: bool = False) -> Phone:
+        """Start a phone registered under `number` and wait for its registration.
+        `record`: keep what it hears (`engine.recordings`), for a test to listen to."""
         index = len(self.phones)
         params = "regint=3600" + (";answermode=auto" if answer else ";answermode=manual")
         engine = Baresip(self.folder / f"phone-{number}",
@@ -186,7 +188,7 @@ class Rig:
                          ctrl_port=self.phone_ports + 4 * index + 2,
                          rtp_port=self.phone_ports + 2000 + RTP_PORTS_PER_LINE * index,
                          account=f"<sip:{number}@{self.trunk}>;{params}",
-                         jack=self.jack, source=voice or self.silence(), record=False,
+                         jack=self.jack, source=voice or self.silence(), record=record,
                          rtp_timeout=3)
         engine.start()
         self._registered(engine)

@@ -28,7 +28,7 @@ from fangkong.followup.channels.voice.callcontrol import Prompt, Purpose
 from fangkong.followup.channels.voice.dialogue import CallReport
 from fangkong.followup.channels.voice.sip.call import SipCall
 from fangkong.followup.channels.voice.sip.lines import Lines, trunk_trouble
-from fangkong.followup.channels.voice.sip.prompts import PromptCache
+from fangkong.followup.channels.voice.sip.prompts import Own, PromptCache
 from fangkong.followup.channels.voice.transport import VoiceTransport, result_of
 from fangkong.followup.questions import Spec
 from fangkong.lib import clock
@@ -57,18 +57,20 @@ class SipTransport(VoiceTransport):
     def send(self, batch: Batch) -> list[Result]:
         if not batch.tasks:
             return []
+        own = community_recordings(batch.campaign_id)
         # The greeting and the questions are made into sound before any call is placed.
         self.prompts.warm([Prompt.of(text, purpose) for text, purpose in
                            {(t.greeting, Purpose.GREETING) for t in batch.tasks}
                            | {(q.voice, Purpose.QUESTION) for q in batch.spec.questions
-                              if q.voice}])
+                              if q.voice}], own)
         with ThreadPoolExecutor(max_workers=len(batch.tasks),
                                 thread_name_prefix="call") as pool:
-            return list(pool.map(lambda task: self._guarded(batch.spec, task), batch.tasks))
+            return list(pool.map(lambda task: self._guarded(batch.spec, task, own),
+                                 batch.tasks))
 
-    def _guarded(self, spec: Spec, task: Task) -> Result:
+    def _guarded(self, spec: Spec, task: Task, own: dict[str, Own] | None = None) -> Result:
         try:
-            return self.call(spec, task)
+            return self.call(spec, task, own)
         except Exception:  # noqa: BLE001 - one call's fault must not lose the batch's others
             log.exception("a call failed unexpectedly; its attempt is given back")
             return Result(task.key, "not_placed", detail="line fault")
@@ -76,7 +78,7 @@ class SipTransport(VoiceTransport):
             close_old_connections()
             connections.close_all()
 
-    def call(self, spec: Spec, task: Task) -> Result:
+    def call(self, spec: Spec, task: Task, own: dict[str, Own] | None = None) -> Result:
         if not task.phone.strip():
             return Result(task.key, "invalid", detail="no number")
         if not self.lines.may_dial():
@@ -88,7 +90,7 @@ class SipTransport(VoiceTransport):
         try:
             call = SipCall(self.lines.line(index), self.prompts,
                            dial_uri=self.lines.config.dial_uri, recogniser=self.recogniser,
-                           on_state=lambda state: self.lines.mark(index, state))
+                           on_state=lambda state: self.lines.mark(index, state), own=own)
             self.lines.pace()
             number_dialled(task.phone)
             report = self.converse(call, spec, task)
@@ -106,6 +108,8 @@ class SipTransport(VoiceTransport):
             # The trunk failed, not the resident's phone: no try is spent.
             state = "trunk down" if not self.lines.trunk_up else "trunk failed"
             return Result(task.key, "not_placed", detail=f"{state}: {report.reason}"[:200])
+        if call.machine:
+            return Result(task.key, "no_answer", detail="answering machine")
         result = result_of(task, report)
         recordings = _recordings(task, report, call)
         if recordings:
@@ -142,3 +146,16 @@ def number_dialled(number: str) -> None:
     from fangkong.followup.models import NumberDial
 
     NumberDial.objects.create(number_index=_number_index(number), at=clock.now())
+
+
+def community_recordings(campaign_id: int) -> dict[str, Own]:
+    """The recordings the campaign's community (or an area above it) made of the robot's
+    sentences, by prompt key: played instead of the synthesised voice."""
+    from fangkong.followup.models import Campaign
+    from fangkong.followup.voice_prompts import voice_prompts_for
+
+    campaign = Campaign.objects.select_related("area").filter(pk=campaign_id).first()
+    if campaign is None:
+        return {}
+    return {key: Own(f"own-{found.pk}-{found.uploaded_at:%Y%m%d%H%M%S%f}", bytes(found.audio))
+            for key, found in voice_prompts_for(campaign.area).items()}
