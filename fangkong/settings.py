@@ -240,7 +240,13 @@ SIP_DISPLAY_NAME = env_str("FANGKONG_SIP_DISPLAY_NAME", "")
 SIP_PASSWORD = env_str("FANGKONG_SIP_PASSWORD", "")  # registration / digest credentials
 SIP_REGISTER = env_bool("FANGKONG_SIP_REGISTER", False)
 SIP_LINES = env_int("FANGKONG_SIP_LINES", 8)  # concurrent calls of one line machine
-SIP_CALLS_PER_SECOND = env_int("FANGKONG_SIP_CALLS_PER_SECOND", 5)  # the dialling rate
+# The dialling rate of one line machine, calls a second (0.5: one every two seconds).
+SIP_CALLS_PER_SECOND = float(env_str("FANGKONG_SIP_CALLS_PER_SECOND", "5"))
+# The local address the lines bind SIP and RTP to; empty: loopback for a trunk on this
+# machine, every interface (0.0.0.0) for one elsewhere.
+SIP_LISTEN_ADDRESS = env_str("FANGKONG_SIP_LISTEN_ADDRESS", "")
+# Keep baresip's own logs under var/voice (they name every number dialled): for debugging.
+SIP_DEBUG_LOG = env_bool("FANGKONG_SIP_DEBUG_LOG", False)
 SIP_RING_SECONDS = env_int("FANGKONG_SIP_RING_SECONDS", 30)
 SIP_PORT_BASE = env_int("FANGKONG_SIP_PORT_BASE", 21000)  # local ports from here on
 # Failures of the trunk itself in a row (no answer from it, 5xx) before the lines pause.

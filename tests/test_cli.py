@@ -119,3 +119,31 @@ def test_bench_lists_its_benchmarks(capsys):
         main(["bench", "--help"])
     assert exit_info.value.code == 0
     assert "registry" in capsys.readouterr().out
+
+
+def test_lines_says_what_to_set_without_a_trunk(settings):
+    settings.SIP_TRUNK = ""
+    with pytest.raises(CommandError, match="FANGKONG_SIP_TRUNK"):
+        call_command("lines")
+
+
+def test_lines_refuses_a_speech_recogniser_whose_model_is_missing(settings, tmp_path):
+    from fangkong.followup.channels.voice import asr
+
+    settings.SIP_TRUNK = "127.0.0.1:5060"
+    settings.VOICE_ASR = "vosk"
+    settings.VOICE_ASR_MODEL = str(tmp_path / "no-such-model")
+    asr._load.cache_clear()
+    try:
+        with pytest.raises(CommandError, match="FANGKONG_VOICE_ASR"):
+            call_command("lines")
+    finally:
+        asr._load.cache_clear()
+
+
+def test_without_a_recogniser_the_operator_is_told_plainly(settings):
+    from fangkong.followup.channels.voice import asr
+
+    settings.VOICE_ASR = ""
+    assert asr.configured() is None
+    assert "no speech recogniser is configured" in asr.describe()

@@ -45,7 +45,14 @@ from fangkong.followup.models import (
     Round,
     RoundStatus,
 )
-from fangkong.followup.plan import Step, after_outcome, in_quiet_hours, parse_plan
+from fangkong.followup.plan import (
+    Step,
+    after_outcome,
+    fall_back,
+    in_quiet_hours,
+    parse_plan,
+    step_start,
+)
 from fangkong.lib import clock
 from fangkong.lib.bulk import bulk_insert
 from fangkong.lib.crypto import unseal
@@ -178,6 +185,10 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
     # under the same key, which the channel drops if it went out the first time.
     known = set(Attempt.objects.filter(key__in=list(keys.values()))
                 .values_list("key", flat=True))
+    if known:
+        # Tried again under its key (a crash, or a call not placed): it is under way anew.
+        Attempt.objects.filter(key__in=list(known)).update(
+            outcome=Outcome.SENDING, started_at=now, finished_at=None)
     started = connection.ops.adapt_datetimefield_value(now)
     bulk_insert(Attempt._meta.db_table,
                 ["contact_id", "channel", "step", "try_number", "key", "outcome", "started_at",
@@ -190,6 +201,8 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
     spec = spec_of(campaign.version_id)
     results: dict[str, Result] = {r.key: r for r in transport.send(
         Batch(channel=step.channel, campaign_id=campaign.pk, spec=spec, tasks=tasks))}
+    # Outcomes are dated when they are known: a batch of calls takes minutes.
+    now = max(now, clock.now())
     by_pk = {c.pk: c for c in contacts}
     with transaction.atomic():
         # Only contacts this worker still holds: a lease lost to a slow send is someone
@@ -312,6 +325,48 @@ def worker_channels() -> frozenset[str]:
     if settings.SIP_TRUNK:
         channels.discard("voice")
     return frozenset(channels)
+
+
+def calls_attended(now: datetime | None = None) -> bool:
+    """True when some line machine is alive (a heartbeat within the last minute) with its
+    trunk up: robot calls are being made."""
+    from fangkong.followup.models import LineMachine
+
+    now = now or clock.now()
+    return LineMachine.objects.filter(heartbeat_at__gte=now - timedelta(seconds=60),
+                                      trunk_up=True).exists()
+
+
+def calls_unattended_move_on(*, now: datetime) -> int:
+    """With a SIP trunk but no line machine alive with its trunk up, nobody makes the
+    robot calls: once the next step of a plan has started, the contacts waiting on a call
+    move on to it (a web link, the door visit), so an outage does not hold up the round.
+    Returns how many moved."""
+    if not settings.SIP_TRUNK or calls_attended(now):
+        return 0
+    moved = 0
+    rounds = (Round.objects.filter(status=RoundStatus.OPEN, closes_at__gt=now,
+                                   campaign__status=CampaignStatus.RUNNING)
+              .select_related("campaign"))
+    for round_ in rounds:
+        plan = parse_plan(round_.campaign.plan, round_minutes=round_.campaign.round_minutes)
+        for index, step in enumerate(plan):
+            if step.channel != "voice" or index + 1 >= len(plan):
+                continue
+            if step_start(plan, index + 1, round_.scheduled_for) > now:
+                continue
+            nxt = fall_back(plan, index, now=now, opened=round_.scheduled_for,
+                            closes=round_.closes_at)
+            waiting = (Q(round=round_, state=ContactState.PENDING, step=index, due_at__lte=now)
+                       & (Q(lease_until__isnull=True) | Q(lease_until__lt=now)))
+            count = Contact.objects.filter(waiting).update(
+                step=nxt.step, tries=nxt.tries, due_at=nxt.due_at, lease_owner="",
+                lease_until=None)
+            if count:
+                log.warning("%s: no line machine is making calls; %d contacts moved on from "
+                            "step %d to the next", round_.campaign, count, index)
+            moved += count
+    return moved
 
 
 def due_claims(*, owner: str, now: datetime, limit: int, channels: frozenset[str],

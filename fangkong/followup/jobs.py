@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from fangkong.followup.alerts import alerts_escalate
-from fangkong.followup.dispatch import dispatch_pass
+from fangkong.followup.dispatch import calls_unattended_move_on, dispatch_pass
 from fangkong.followup.robots import alerts_push
 from fangkong.followup.rounds import rounds_schedule
 from fangkong.jobs.dispatch import handler
@@ -27,6 +27,7 @@ def followup_tick(owner: str) -> int:
     number of workers at once."""
     now = clock.now()
     rounds_schedule(now=now)
+    calls_unattended_move_on(now=now)
     return dispatch_pass(owner=owner, now=now)
 
 

@@ -110,6 +110,12 @@ def _move_on(plan: tuple[Step, ...], index: int, *, now: datetime, opened: datet
     return Next("pending", len(plan), 0, None)  # nothing left: unreached at the close
 
 
+def fall_back(plan: tuple[Step, ...], index: int, *, now: datetime, opened: datetime,
+              closes: datetime) -> Next:
+    """Where a contact on `plan[index]` goes when that step cannot be tried at all."""
+    return _move_on(plan, index, now=now, opened=opened, closes=closes)
+
+
 def after_outcome(plan: tuple[Step, ...], *, step: int, tries: int, outcome: str,
                   now: datetime, opened: datetime, closes: datetime) -> Next:
     """The contact's next state after an attempt on `plan[step]` ended with `outcome`
@@ -138,9 +144,12 @@ def after_outcome(plan: tuple[Step, ...], *, step: int, tries: int, outcome: str
                         skip=frozenset({"voice"}))
     if outcome in ("throttled", "not_placed"):
         # The carrier held it back, or our line or trunk failed before the resident's
-        # phone rang: not the resident's doing, so no try is spent.
-        if now + timedelta(minutes=1) < closes:
-            return Next("pending", step, max(tries - 1, 0), now + timedelta(minutes=1))
+        # phone rang: not the resident's doing, so no try is spent. Not past the next
+        # step's start, though: a trunk that stays down must not hold up the fallback.
+        due = now + timedelta(minutes=1)
+        nxt_start = step_start(plan, step + 1, opened) if step + 1 < len(plan) else closes
+        if due < closes and due < nxt_start:
+            return Next("pending", step, max(tries - 1, 0), due)
         return _move_on(plan, step, now=now, opened=opened, closes=closes)
     if tries <= current.retries:
         wait = current.busy_spacing if outcome == "busy" else current.spacing

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,6 +23,7 @@ from fangkong.accounts.scope import area_scope_q, user_area
 from fangkong.audit.services import client_ip
 from fangkong.followup import exports, selectors, services, tables
 from fangkong.followup.channels import registry
+from fangkong.followup.dispatch import calls_attended
 from fangkong.followup.models import Questionnaire
 from fangkong.followup.staff_forms import (
     CampaignForm,
@@ -50,7 +52,10 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 
 
 def _channel_state(channel: str) -> str:
-    """"real", "simulated" or "missing" (nothing behind it: its steps are skipped)."""
+    """"real", "simulated" or "missing" (nothing behind it: its steps are skipped); robot
+    calls over a trunk are "offline" while no line machine is making them."""
+    if channel == "voice" and settings.SIP_TRUNK and not calls_attended():
+        return "offline"
     if registry.is_real(channel):
         return "real"
     return "simulated" if registry.is_simulated(channel) else "missing"

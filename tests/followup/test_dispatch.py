@@ -756,3 +756,42 @@ def test_a_paused_campaign_closes_its_round_without_flooding_alerts(
     assert not Alert.objects.filter(contact__round=round_).exists()
     assert set(Contact.objects.filter(round=round_).values_list("state", flat=True)) == {
         "unreached"}
+
+
+# --- robot calls made by line machines (a SIP trunk) -------------------------------------
+
+def test_with_a_trunk_the_worker_leaves_the_calls_to_the_line_machines(
+        community_secretary, community, tagged, pinned_clock, transports, settings):
+    settings.SIP_TRUNK = "127.0.0.1:5060"
+    tagged(2)
+    campaign = campaign_for(community_secretary, community, plan=VOICE_ONLY)
+    opened_round(campaign, at(9, 0))
+
+    drain(at(9, 0))
+
+    assert transports["voice"].sent == []
+    assert not Contact.objects.filter(round__campaign=campaign).exclude(lease_owner="").exists()
+
+
+def test_without_a_line_machine_calls_move_on_once_the_next_step_starts(
+        community_secretary, community, tagged, pinned_clock, transports, settings):
+    from fangkong.followup.dispatch import calls_unattended_move_on
+    from fangkong.followup.models import LineMachine
+
+    settings.SIP_TRUNK = "127.0.0.1:5060"
+    [resident] = tagged(1)
+    campaign = campaign_for(community_secretary, community)  # web 0, voice 90, visit 300
+    opened_round(campaign, at(9, 0))
+    Contact.objects.filter(round__campaign=campaign).update(step=1, due_at=at(10, 30))
+    contact = Contact.objects.get(round__campaign=campaign, resident=resident)
+
+    assert calls_unattended_move_on(now=at(13, 0)) == 0  # the door visit starts at 14:00
+    # A line machine alive with its trunk up: the calls are being made.
+    LineMachine.objects.create(name="m1", lines=8, started_at=at(13, 0),
+                               heartbeat_at=at(13, 59))
+    assert calls_unattended_move_on(now=at(14, 0)) == 0
+    # Its trunk is down: nobody is calling, and the door visit has started.
+    LineMachine.objects.filter(name="m1").update(trunk_up=False)
+    assert calls_unattended_move_on(now=at(14, 0)) == 1
+    contact.refresh_from_db()
+    assert (contact.step, contact.due_at, contact.state) == (2, None, "pending")

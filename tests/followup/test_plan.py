@@ -154,6 +154,28 @@ def test_a_carrier_throttle_is_retried_a_minute_later_without_spending_a_try():
     assert nxt.due_at == minute(151)
 
 
+@pytest.mark.parametrize("outcome", ["throttled", "not_placed"])
+def test_a_call_not_placed_does_not_hold_up_the_next_step(outcome):
+    nxt = after(outcome, tries=1, now=299)  # the door visit starts at 300
+
+    assert (nxt.step, nxt.due_at) == (VISIT, None)
+
+
+def test_a_call_not_placed_is_made_again_a_minute_later_without_spending_a_try():
+    nxt = after("not_placed", tries=2, now=150)
+
+    assert (nxt.state, nxt.step, nxt.tries, nxt.due_at) == ("pending", VOICE, 1, minute(151))
+
+
+def test_a_number_called_too_often_falls_back_to_a_step_that_is_not_a_call():
+    plan = (Step("voice", at=0, retries=3), Step("voice", at=30), Step("sms", at=60),
+            Step("visit", at=90))
+
+    nxt = after("capped", step=0, tries=1, now=10, plan=plan)
+
+    assert (nxt.step, nxt.due_at) == (2, minute(60))
+
+
 def test_a_throttle_in_the_rounds_last_minute_is_not_retried_after_the_close():
     nxt = after("throttled", tries=1, now=359)
 

@@ -422,3 +422,28 @@ class SipCallsTest(CommittedData):
         window = samples[start + 400:start + 400 + 8000]  # a second of the greeting
         crossings = sum(1 for a, b in zip(window, window[1:], strict=False) if (a < 0) != (b < 0))
         assert 1900 <= crossings <= 2100  # the 1 kHz tone uploaded, not espeak's voice
+
+    def test_lines_that_register_wait_for_it_and_a_refused_registration_is_a_trunk_down(
+            self) -> None:
+        from fangkong.followup.channels.voice.sip.lines import Lines
+
+        silence = self.machine.prompts.silence()
+        good = Lines(SipConfig(trunk=self.rig.trunk, user="02199999", lines=2, register=True,
+                               port_base=22100, folder=self.folder / "reg"),
+                     silence=silence, name="reg")
+        good.start()
+        try:
+            assert good.line(0).registered() and good.line(1).registered()
+            assert good.trunk_up
+        finally:
+            good.stop()
+        # Nobody answers on this port: the registration never succeeds.
+        bad = Lines(SipConfig(trunk="127.0.0.1:25999", user="02199999", lines=1,
+                              register=True, register_seconds=2, port_base=22200,
+                              folder=self.folder / "bad"), silence=silence, name="bad")
+        bad.start()
+        try:
+            assert not bad.trunk_up
+            assert "registration" in bad.trunk_detail
+        finally:
+            bad.stop()

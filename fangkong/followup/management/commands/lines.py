@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 
@@ -35,6 +36,11 @@ class Command(BaseCommand):
             recogniser = asr.configured()
         except asr.RecogniserError as exc:
             raise CommandError(str(exc)) from exc
+        missing = [tool for tool in ("baresip", "jackd", "espeak-ng", "sox")
+                   if shutil.which(tool) is None]
+        if missing:
+            raise CommandError(f"{', '.join(missing)} not installed: apt-get install "
+                               "baresip-core jackd2 espeak-ng sox")
         self.stdout.write(f"line machine: {config.lines} lines to {config.host} as "
                           f"{config.user}, {config.calls_per_second} calls/s at most")
         self.stdout.write(asr.describe())

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-from fangkong.followup.channels.voice.sip.control import Control
+from fangkong.followup.channels.voice.sip.control import Control, ControlError
 
 log = logging.getLogger("fangkong.voice")
 MODULES = "/usr/lib/baresip/modules"
@@ -58,7 +59,8 @@ class Jack:
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        log_file = (self.folder / "jackd.log").open("ab")
+        _kill_stale(self.folder / "jackd.pid", "jackd")
+        log_file = (self.folder / "jackd.log").open("wb")
         # -r: no real-time scheduling (needs no privileges); the dummy driver keeps time.
         self.process = subprocess.Popen(  # noqa: S603
             [_need("jackd"), "-r", "-n", self.name, "-d", "dummy", "-r", "8000", "-p", "160"],
@@ -90,7 +92,8 @@ class Jack:
 class Baresip:
     def __init__(self, folder: Path, *, sip_port: int, ctrl_port: int, rtp_port: int,
                  account: str, jack: Jack, source: Path, record: bool = True,
-                 rtp_timeout: int = 10) -> None:
+                 rtp_timeout: int = 10, listen: str = "127.0.0.1",
+                 keep_log: bool = False) -> None:
         self.folder = Path(folder)
         self.sip_port, self.ctrl_port, self.rtp_port = sip_port, ctrl_port, rtp_port
         self.account, self.jack, self.source = account, jack, Path(source)
@@ -98,6 +101,11 @@ class Baresip:
         # Seconds without audio from the far end before the call is ended: a peer that
         # died never sends its BYE.
         self.rtp_timeout = rtp_timeout
+        # The address SIP and RTP are bound to: loopback reaches only a trunk on this
+        # machine; 0.0.0.0 any other.
+        self.listen = listen
+        # baresip's own log names every number it dials: kept only when asked for.
+        self.keep_log = keep_log
         self.process: subprocess.Popen | None = None
         self.control: Control | None = None
 
@@ -106,12 +114,17 @@ class Baresip:
         return self.folder / "rec"
 
     def write_config(self) -> None:
+        # The folder holds the account (a password, maybe) and a call's raw audio while it
+        # lasts: the owner's only. Audio a crash left behind is deleted here.
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o700)
         self.recordings.mkdir(exist_ok=True)
+        for stale in self.recordings.glob("dump-*"):
+            stale.unlink(missing_ok=True)
         modules = ["g711.so", "aufile.so", "jack.so"] + (["sndfile.so"] if self.record else [])
         lines = [
             "poll_method epoll",
-            f"sip_listen 127.0.0.1:{self.sip_port}",
+            f"sip_listen {self.listen}:{self.sip_port}",
             "sip_trans_def udp",
             "call_local_timeout 120",
             "call_max_calls 1",
@@ -133,22 +146,29 @@ class Baresip:
             f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
             f"snd_path {self.recordings}",
         ]
-        (self.folder / "config").write_text("\n".join(lines) + "\n")
-        (self.folder / "accounts").write_text(self.account + "\n")
+        _write_private(self.folder / "config", "\n".join(lines) + "\n")
+        _write_private(self.folder / "accounts", self.account + "\n")
 
     def start(self, *, timeout: float = 10.0) -> None:
+        _kill_stale(self.folder / "baresip.pid", "baresip")
         self.write_config()
-        log_file = (self.folder / "baresip.log").open("ab")
-        self.process = subprocess.Popen(  # noqa: S603
-            [_need("baresip"), "-f", str(self.folder)], stdin=subprocess.DEVNULL,
-            stdout=log_file, stderr=subprocess.STDOUT, env=self.jack.env(),
-            start_new_session=True)
-        log_file.close()
+        log_path = self.folder / "baresip.log"
+        log_file = log_path.open("wb") if self.keep_log else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(  # noqa: S603
+                [_need("baresip"), "-f", str(self.folder)], stdin=subprocess.DEVNULL,
+                stdout=log_file, stderr=subprocess.STDOUT, env=self.jack.env(),
+                start_new_session=True)
+        finally:
+            if self.keep_log:
+                log_file.close()
+                log_path.chmod(0o600)
         (self.folder / "baresip.pid").write_text(str(self.process.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise EngineError(f"baresip exited at start: see {self.folder / 'baresip.log'}")
+                raise EngineError(f"baresip exited at start ({self.folder}); run with "
+                                  "FANGKONG_SIP_DEBUG_LOG=1 and see baresip.log there")
             try:
                 self.control = Control(self.ctrl_port, timeout=1.0)
                 return
@@ -156,6 +176,16 @@ class Baresip:
                 time.sleep(0.05)
         self.stop()
         raise EngineError(f"baresip did not open its control port {self.ctrl_port}")
+
+    def registered(self) -> bool:
+        """True when baresip says its account's registration was accepted."""
+        if self.control is None:
+            return False
+        try:
+            info = self.control.command("reginfo", timeout=2.0)
+        except ControlError:
+            return False
+        return re.search(r"\bOK\b", re.sub(r"\x1b\[[0-9;]*m", "", info)) is not None
 
     def alive(self) -> bool:
         return (self.process is not None and self.process.poll() is None
@@ -167,6 +197,32 @@ class Baresip:
             self.control = None
         _stop(self.process)
         self.process = None
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+    path.chmod(0o600)
+
+
+def _kill_stale(pid_file: Path, program: str) -> None:
+    """Stop what an earlier run that crashed left running (it holds the ports)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except (OSError, ValueError):
+        return
+    if Path(command.decode(errors="replace")).name != program:
+        return  # the number was reused by another program: not ours
+    log.warning("stopping a %s left running by an earlier run (pid %d)", program, pid)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + 3
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _stop(process: subprocess.Popen | None) -> None:

@@ -73,6 +73,8 @@ class SipCall:
         self.rang = False  # the far end sent 180/183: a trunk that does that is up
         self.line_lost = False
         self.machine = False  # an answering machine picked up (the robot hung up on it)
+        self.refused = False  # the line would not dial: it is restarted
+        self.once: list = []  # sound files made for this call only, deleted at its end
         self.keys: list[str] = []
         self.keys_sent = 0  # keys received over the whole call (for the DTMF count)
         self.tape: Tape | None = None
@@ -141,6 +143,7 @@ class SipCall:
         except LineError:
             if self.line_lost:
                 raise
+            self.refused = True  # a stuck line (a call it did not let go of, say)
             return DialResult(DialStatus.FAILED, "dial refused by the line")
         self.active = True
         self.on_state("ringing")
@@ -169,7 +172,11 @@ class SipCall:
             self.asking = prompt
         if prompt.purpose == Purpose.SUBJECT:
             self.subject = prompt.subject
-        sound = self.prompts.sound(prompt, own=self.own.get(prompt.key))
+        if prompt.purpose == Purpose.SUBJECT:  # it names a person: not kept after the call
+            sound = self.prompts.once(prompt)
+            self.once.append(sound.path)
+        else:
+            sound = self.prompts.sound(prompt, own=self.own.get(prompt.key))
         if self.keys and prompt.purpose in (Purpose.QUESTION, Purpose.CONFIRM, Purpose.PROBLEM):
             return  # keys pressed ahead answer this prompt: no need to say it
         self._command("ausrc", f"aufile,{sound.path}")
@@ -225,8 +232,13 @@ class SipCall:
             if len(self.keys) > before:
                 last_key = time.monotonic()
                 continue
-            if self.tape is not None:
-                detector.feed(self.tape.read())
+            had_tape = self.tape is not None
+            chunk = self._follow_tape()  # the far end's audio may start a moment late
+            if had_tape:
+                detector.feed(chunk)
+            elif self.tape is not None:
+                detector = Detector(at_s=self.tape.seconds() - len(chunk) / 2 / 8000)
+                detector.feed(chunk)
             if detector.ended is not None or (
                     detector.started is not None
                     and self.tape is not None
@@ -290,7 +302,11 @@ class SipCall:
                 text = self.recogniser.transcribe(wav)[:200]
             except Exception:  # noqa: BLE001 - a recogniser fault costs one answer, not the call
                 log.exception("speech recogniser failed")
-        question = self.asking.question.key if self.asking and self.asking.question else ""
+        # Answers to a question (asked, or asked again) are kept; a yes or no to a
+        # read-back is not filed under the question it confirms.
+        asked = self.asking if self.asking and self.asking.purpose in (
+            Purpose.QUESTION, Purpose.PROBLEM) else None
+        question = asked.question.key if asked and asked.question else ""
         if wav and question:
             self.pieces.append(Piece(question, self.subject, wav, text, round(end - start, 2)))
         return Heard.speech(text, seconds)
@@ -299,4 +315,7 @@ class SipCall:
         """Delete this call's raw audio from the line's folder (what is kept was cut out)."""
         for path in self.line.recordings.glob("dump-*"):
             path.unlink(missing_ok=True)
+        for path in self.once:
+            path.unlink(missing_ok=True)
+        self.once = []
 

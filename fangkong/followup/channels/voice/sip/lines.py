@@ -17,8 +17,10 @@ given back, no try spent) except one probe every `probe_seconds`, and the operat
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,12 +34,16 @@ from fangkong.lib import clock
 
 log = logging.getLogger("fangkong.voice")
 # Final responses and local errors that say the trunk (not the resident's phone) failed.
-_TRUNK_TROUBLE = re.compile(r"^(408|500|502|503|504)\b|refused|unreachable|timed? ?out|"
-                            r"no route|network", re.IGNORECASE)
+_TRUNK_TROUBLE = re.compile(r"^(401|403|407|408|500|502|503|504)\b|refused|unreachable|"
+                            r"timed? ?out|no route|network|registration|invalid argument",
+                            re.IGNORECASE)
 
 
 def trunk_trouble(reason: str, *, rang: bool) -> bool:
-    """True when a call that never rang failed in a way that blames the trunk."""
+    """True when a call that never rang failed in a way that blames the trunk: no answer
+    from it, its own failure (5xx), refused credentials (401, 407) or a refusal before any
+    phone rang (403: no credit, a caller ID or address it does not allow), or the network
+    refusing to carry the INVITE at all."""
     return not rang and bool(_TRUNK_TROUBLE.search(reason.strip()))
 
 
@@ -54,6 +60,10 @@ class SipConfig:
     port_base: int = 21000
     trunk_failures: int = 3
     probe_seconds: float = 30.0
+    register_seconds: float = 15.0  # how long the lines wait for their registration
+    listen: str = ""  # local address for SIP and RTP; "" = loopback for a trunk on this
+    # machine, every interface (0.0.0.0) otherwise
+    keep_log: bool = False  # keep baresip's own logs (they name the numbers dialled)
     folder: Path = field(default_factory=lambda: Path(settings.VAR_DIR) / "voice")
 
     @classmethod
@@ -64,13 +74,28 @@ class SipConfig:
                       calls_per_second=settings.SIP_CALLS_PER_SECOND,
                       ring_seconds=settings.SIP_RING_SECONDS,
                       port_base=settings.SIP_PORT_BASE,
-                      trunk_failures=settings.SIP_TRUNK_FAILURES)
+                      trunk_failures=settings.SIP_TRUNK_FAILURES,
+                      listen=settings.SIP_LISTEN_ADDRESS, keep_log=settings.SIP_DEBUG_LOG)
         values.update(changes)
         return cls(**values)
 
     @property
     def host(self) -> str:
         return re.sub(r"^sips?:", "", self.trunk.strip()).strip("/")
+
+    def listen_address(self) -> str:
+        """Where the lines bind: as configured, else loopback when the trunk is on this
+        machine (a socket bound to 127.0.0.1 cannot reach another host) and every
+        interface otherwise."""
+        if self.listen:
+            return self.listen
+        name = self.host.rsplit(":", 1)[0].strip("[]") if self.host.count(":") <= 1 \
+            else self.host.strip("[]")
+        try:
+            loopback = ipaddress.ip_address(socket.gethostbyname(name)).is_loopback
+        except (OSError, ValueError):
+            loopback = False
+        return "127.0.0.1" if loopback else "0.0.0.0"  # noqa: S104 - a trunk elsewhere
 
     def dial_uri(self, number: str) -> str:
         digits = re.sub(r"[^0-9+*#]", "", number)
@@ -87,9 +112,29 @@ class SipConfig:
 
 @dataclass
 class LineState:
-    state: str = "idle"  # idle | ringing | talking
+    state: str = "idle"  # idle | ringing | talking | restarting
     since: datetime | None = None
     busy: bool = False
+    generation: int = 0  # JACK's generation the line's process was started in
+
+
+class Promise:
+    """Lines promised to one claim of the line machine, given back one by one as its calls
+    take their lines (or end without one), so free lines are counted once."""
+
+    def __init__(self, lines: Lines, count: int) -> None:
+        self.lines, self.left, self._lock = lines, count, threading.Lock()
+        lines.promise(count)
+
+    def settle(self, count: int = 1) -> None:
+        with self._lock:
+            count = min(count, self.left)
+            self.left -= count
+        if count:
+            self.lines.unpromise(count)
+
+    def settle_all(self) -> None:
+        self.settle(self.left)
 
 
 class Lines:
@@ -101,10 +146,14 @@ class Lines:
             Baresip(self.folder / f"line{i:03d}", sip_port=config.port_base + 4 * i,
                     ctrl_port=config.port_base + 4 * i + 2,
                     rtp_port=config.port_base + 1000 + RTP_PORTS_PER_LINE * i,
-                    account=config.account(), jack=self.jack, source=silence)
+                    account=config.account(), jack=self.jack, source=silence,
+                    listen=config.listen_address(), keep_log=config.keep_log)
             for i in range(config.lines)]
         self.states = [LineState() for _ in self._lines]
         self._free = threading.Condition()
+        self.promised = 0  # lines claimed work will need, not taken yet (see Promise)
+        self.stopping = False  # shutting down: a dead line is not started again
+        self._generation = 0  # JACK's restarts: a line older than JACK is restarted
         self._pace = threading.Lock()
         self._next_dial = 0.0
         self.restarts = 0
@@ -128,8 +177,28 @@ class Lines:
         except Exception:
             self.stop()
             raise
+        if self.config.register:
+            self.registered(self.config.register_seconds)
+
+    def registered(self, timeout: float = 15.0) -> bool:
+        """Wait until every line's registration with the trunk is accepted. One that is
+        not counts as a trunk failure, worded for the operations page."""
+        deadline = time.monotonic() + timeout
+        waiting = list(self._lines)
+        while waiting and time.monotonic() < deadline:
+            waiting = [line for line in waiting if not line.registered()]
+            if waiting:
+                time.sleep(0.2)
+        if waiting:
+            detail = f"registration with {self.config.host} failed for {len(waiting)} lines"
+            log.error("%s: check FANGKONG_SIP_USER and FANGKONG_SIP_PASSWORD", detail)
+            for _ in range(self.config.trunk_failures):
+                self.trunk_result(detail, rang=False, answered=False)
+            return False
+        return True
 
     def stop(self) -> None:
+        self.stopping = True
         for line in self._lines:
             line.stop()
         self.jack.stop()
@@ -141,39 +210,65 @@ class Lines:
         return [line.process.pid for line in self._lines if line.process is not None]
 
     def supervise(self) -> None:
-        """Start again what died: JACK (and every line with it), and idle dead lines. A
-        busy line is restarted when its call gives it back (`release`)."""
+        """Start again what died: JACK (and then every line, each once it is idle), and
+        idle dead lines. A busy line is restarted when its call gives it back."""
+        if self.stopping:
+            return
         if not self.jack.alive():
-            log.error("JACK died: restarting it and every idle line")
+            log.error("JACK died: restarting it, then every line")
             self.jack.stop()
             self.jack.start()
             with self._free:
-                for index, line in enumerate(self._lines):
-                    if not self.states[index].busy:
-                        self._restart(index, line)
-            return
+                self._generation += 1
         with self._free:
-            for index, line in enumerate(self._lines):
-                if not self.states[index].busy and not line.alive():
-                    self._restart(index, line)
+            dead = [i for i, line in enumerate(self._lines)
+                    if not self.states[i].busy and (
+                        not line.alive() or self.states[i].generation != self._generation)]
+            for index in dead:
+                self.states[index] = LineState("restarting", clock.now(), True,
+                                               self._generation)
+        for index in dead:
+            self._restart(index)
 
-    def _restart(self, index: int, line: Baresip) -> None:
+    def _restart(self, index: int) -> None:
+        """Start a line's process again, outside the lock (it takes seconds); the line is
+        marked busy meanwhile, so no call takes it."""
+        line = self._lines[index]
         log.warning("line %d: its baresip process died; starting it again", index)
         line.stop()
         try:
-            line.start()
+            if not self.stopping:
+                line.start()
+                self.restarts += 1
         except Exception:  # noqa: BLE001 - tried again at the next supervision
             log.exception("line %d did not start again", index)
-            return
-        self.restarts += 1
-        self._free.notify_all()
+        with self._free:
+            self.states[index] = LineState(generation=self._generation)
+            self._free.notify_all()
 
     # -- lines --------------------------------------------------------------------------
 
+    def _usable(self, index: int) -> bool:
+        state = self.states[index]
+        return (not state.busy and state.generation == self._generation
+                and self._lines[index].alive())
+
     def idle(self) -> int:
         with self._free:
-            return sum(1 for i, s in enumerate(self.states)
-                       if not s.busy and self._lines[i].alive())
+            return sum(1 for i in range(len(self._lines)) if self._usable(i))
+
+    def free(self) -> int:
+        """Idle lines that no claim has been promised."""
+        with self._free:
+            return sum(1 for i in range(len(self._lines)) if self._usable(i)) - self.promised
+
+    def promise(self, count: int) -> None:
+        with self._free:
+            self.promised += count
+
+    def unpromise(self, count: int) -> None:
+        with self._free:
+            self.promised = max(self.promised - count, 0)
 
     def busy(self) -> int:
         with self._free:
@@ -185,7 +280,7 @@ class Lines:
         with self._free:
             while True:
                 for index, state in enumerate(self.states):
-                    if not state.busy and self._lines[index].alive():
+                    if self._usable(index):
                         state.busy, state.state, state.since = True, "idle", clock.now()
                         return index
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -194,12 +289,19 @@ class Lines:
                 self._free.wait(timeout=1.0 if remaining is None else min(remaining, 1.0))
 
     def release(self, index: int) -> None:
+        """Give a line back; one whose process died (or that belongs to a JACK that was
+        restarted) is started again first."""
         with self._free:
-            line = self._lines[index]
-            if not line.alive():
-                self._restart(index, line)
-            self.states[index] = LineState()
-            self._free.notify_all()
+            stale = (not self._lines[index].alive()
+                     or self.states[index].generation != self._generation)
+            if stale and not self.stopping:
+                self.states[index] = LineState("restarting", clock.now(), True,
+                                               self._generation)
+            else:
+                self.states[index] = LineState(generation=self._generation)
+                self._free.notify_all()
+                return
+        self._restart(index)
 
     def mark(self, index: int, state: str) -> None:
         with self._free:
@@ -211,7 +313,8 @@ class Lines:
         with self._free:
             return [{"line": i, "state": s.state,
                      "since": s.since.isoformat() if s.since else ""}
-                    for i, s in enumerate(self.states) if s.busy and s.state != "idle"]
+                    for i, s in enumerate(self.states)
+                    if s.busy and s.state in ("ringing", "talking")]
 
     def pace(self) -> None:
         """Wait for this call's turn at the dialling rate."""

@@ -26,13 +26,26 @@ from datetime import timedelta
 from django.db import close_old_connections, connections
 
 from fangkong.followup.channels.voice import asr
-from fangkong.followup.channels.voice.sip.lines import Lines, SipConfig
+from fangkong.followup.channels.voice.sip.lines import Lines, Promise, SipConfig
 from fangkong.followup.channels.voice.sip.prompts import PromptCache
 from fangkong.followup.channels.voice.sip.transport import SipTransport
 from fangkong.lib import clock
 
 log = logging.getLogger("fangkong.voice")
 HEARTBEAT_SECONDS = 2.0
+
+
+class _ClaimTransport:
+    """The line machine's transport as one claim sees it: with the lines set aside for
+    that claim."""
+
+    needs_phone = True
+
+    def __init__(self, transport: SipTransport, promise: Promise) -> None:
+        self.transport, self.promise = transport, promise
+
+    def send(self, batch):  # noqa: ANN001, ANN201
+        return self.transport.send(batch, promise=self.promise)
 
 
 class LineMachineLoop:
@@ -43,8 +56,6 @@ class LineMachineLoop:
         self.prompts = PromptCache(config.folder / "prompts")
         self.lines = Lines(config, silence=self.prompts.silence(), name="lines")
         self.transport = SipTransport(self.lines, self.prompts, recogniser=recogniser)
-        self._promised = 0
-        self._promise_lock = threading.Lock()
         self.threads: list[threading.Thread] = []
         self.started_at = clock.now()
         self._last_beat = 0.0
@@ -64,42 +75,47 @@ class LineMachineLoop:
             self.shutdown()
 
     def step(self) -> int:
-        """One pass; returns how many contacts were claimed."""
+        """One pass; returns how many contacts were claimed. Never raises: a pass that
+        fails (the database away for a moment, JACK not restarting) is logged and the
+        next one tries again."""
+        try:
+            return self._step()
+        except Exception:  # noqa: BLE001 - the line machine must keep running
+            log.exception("line machine pass failed; trying again")
+            return 0
+        finally:
+            close_old_connections()
+
+    def _step(self) -> int:
         from fangkong.followup.dispatch import due_claims
 
         self.lines.supervise()
         self.heartbeat()
         self.threads = [t for t in self.threads if t.is_alive()]
-        with self._promise_lock:
-            free = self.lines.idle() - self._promised
+        free = self.lines.free()
         if not self.lines.trunk_up:  # down: one call at a time, as the probe
             free = min(free, 1) if self.lines.probe_due() else 0
         if free <= 0:
             return 0
         now = clock.now()
         claimed = 0
-        try:
-            for claim in due_claims(owner=self.name, now=now, limit=free,
-                                    channels=frozenset({"voice"}), total=free):
-                claimed += len(claim.contacts)
-                with self._promise_lock:
-                    self._promised += len(claim.contacts)
-                thread = threading.Thread(target=self._attempt, args=(claim, now),
-                                          name=f"claim-{claim.lease}", daemon=True)
-                self.threads.append(thread)
-                thread.start()
-        finally:
-            close_old_connections()
+        for claim in due_claims(owner=self.name, now=now, limit=free,
+                                channels=frozenset({"voice"}), total=free):
+            claimed += len(claim.contacts)
+            promise = Promise(self.lines, len(claim.contacts))
+            thread = threading.Thread(target=self._attempt, args=(claim, now, promise),
+                                      name=f"claim-{claim.lease}", daemon=True)
+            self.threads.append(thread)
+            thread.start()
         return claimed
 
-    def _attempt(self, claim, now) -> None:  # noqa: ANN001
+    def _attempt(self, claim, now, promise: Promise) -> None:  # noqa: ANN001
         from fangkong.followup.dispatch import claim_process
 
         try:
-            claim_process(claim, now=now, transport=self.transport)
+            claim_process(claim, now=now, transport=_ClaimTransport(self.transport, promise))
         finally:
-            with self._promise_lock:
-                self._promised -= len(claim.contacts)
+            promise.settle_all()
             connections.close_all()
 
     def heartbeat(self, *, force: bool = False) -> None:
@@ -121,8 +137,10 @@ class LineMachineLoop:
         except Exception:  # noqa: BLE001 - the calls go on without the operations page
             log.exception("line machine heartbeat failed")
 
-    def shutdown(self, *, wait: float = 120.0) -> None:
-        """Let the calls under way finish (up to `wait` seconds), then stop the lines."""
+    def shutdown(self, *, wait: float = 60.0) -> None:
+        """Let the calls under way finish (up to `wait` seconds: less than a service
+        manager waits before it kills), then stop the lines. Calls still going then end
+        with the line, and are given back ("not placed") to be made again."""
         deadline = time.monotonic() + wait
         for thread in self.threads:
             thread.join(timeout=max(deadline - time.monotonic(), 0))

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import uuid
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from fangkong.followup.channels.voice.callcontrol import Prompt
 
 log = logging.getLogger("fangkong.voice")
 RATE = 8000
-PAD_SECONDS = 120  # longer than a line ever waits for an answer after one prompt
+PAD_SECONDS = 60  # longer than a line ever waits for an answer after one prompt
 _DIGIT_WORDS = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
 _PAUSES = re.compile(r"[，,、；;：:]+")
 _STOPS = re.compile(r"[。.！!？?…]+")
@@ -116,6 +117,18 @@ class PromptCache:
             with self._lock:
                 self._known[name] = sound
             return sound
+
+    def once(self, prompt: Prompt) -> Sound:
+        """The sound of a prompt said in one call only (it names a person): made into a
+        file of its own, never cached; the caller deletes it (`Sound.path`) after the call."""
+        folder = self.folder / "once"
+        folder.mkdir(exist_ok=True)
+        name = uuid.uuid4().hex
+        plain, padded = folder / f"{name}.wav", folder / f"{name}.padded.wav"
+        self._make(prompt.text, None, plain, padded)
+        seconds = wav_seconds(plain)
+        plain.unlink(missing_ok=True)
+        return Sound(padded, seconds)
 
     def warm(self, prompts: list[Prompt], own: dict[str, Own] | None = None) -> None:
         """Make the sounds of `prompts` now, before a resident waits for them."""

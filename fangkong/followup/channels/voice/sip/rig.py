@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -48,7 +47,7 @@ debug=1
 log_stderror=yes
 fork=yes
 children={children}
-listen=udp:127.0.0.1:{port}
+listen=udp:{host}:{port}
 mpath="{modules}"
 loadmodule "tm.so"
 loadmodule "tmx.so"
@@ -126,8 +125,9 @@ class Phone:
 
 class Rig:
     def __init__(self, folder: Path, *, port: int = 25060, phone_ports: int = 26000,
-                 children: int = 4) -> None:
+                 children: int = 4, host: str = "127.0.0.1") -> None:
         self.folder = Path(folder)
+        self.host = host  # the carrier's and the phones' address
         self.port, self.phone_ports, self.children = port, phone_ports, children
         self.kamailio: subprocess.Popen | None = None
         self.jack = Jack(f"fk-rig-{port}", self.folder / "jack")
@@ -136,7 +136,7 @@ class Rig:
 
     @property
     def trunk(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -149,7 +149,7 @@ class Rig:
             raise EngineError("kamailio is not installed (apt-get install kamailio)")
         modules = next((m for m in KAMAILIO_MODULES if Path(m).is_dir()), KAMAILIO_MODULES[0])
         config = self.folder / "kamailio.cfg"
-        config.write_text(KAMAILIO_CFG.format(port=self.port, modules=modules,
+        config.write_text(KAMAILIO_CFG.format(host=self.host, port=self.port, modules=modules,
                                               children=self.children, busy=BUSY,
                                               decline=DECLINE, fault=TRUNK_FAULT))
         log_file = (self.folder / "kamailio.log").open("ab")
@@ -189,6 +189,7 @@ class Rig:
                          rtp_port=self.phone_ports + 2000 + RTP_PORTS_PER_LINE * index,
                          account=f"<sip:{number}@{self.trunk}>;{params}",
                          jack=self.jack, source=voice or self.silence(), record=record,
+                         listen=self.host,
                          rtp_timeout=3)
         engine.start()
         self._registered(engine)
@@ -202,8 +203,7 @@ class Rig:
         its control socket is connected, so ask rather than wait for the event)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            info = re.sub(r"\x1b\[[0-9;]*m", "", engine.control.command("reginfo"))
-            if re.search(r"\bOK\b", info):
+            if engine.registered():
                 return
             time.sleep(0.1)
         raise EngineError("phone did not register with the rig's carrier")

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connection, connections
 
 from fangkong.followup.channels.base import Batch, Recording, Result, Task
 from fangkong.followup.channels.voice import asr
 from fangkong.followup.channels.voice.callcontrol import Prompt, Purpose
 from fangkong.followup.channels.voice.dialogue import CallReport
 from fangkong.followup.channels.voice.sip.call import SipCall
-from fangkong.followup.channels.voice.sip.lines import Lines, trunk_trouble
+from fangkong.followup.channels.voice.sip.lines import Lines, Promise, trunk_trouble
 from fangkong.followup.channels.voice.sip.prompts import Own, PromptCache
 from fangkong.followup.channels.voice.transport import VoiceTransport, result_of
 from fangkong.followup.questions import Spec
@@ -46,6 +47,8 @@ class SipTransport(VoiceTransport):
         super().__init__(self._unused_factory, caller_id=lines.config.user,
                          ring_timeout_s=lines.config.ring_seconds)
         self.lines, self.prompts, self.recogniser = lines, prompts, recogniser
+        self.lease_seconds = max(settings.FOLLOWUP_LEASE_SECONDS,
+                                 settings.FOLLOWUP_CALL_LEASE_SECONDS)
         self.stats_lock = threading.Lock()
         self.keys_heard = 0  # DTMF keys received, over all calls (the benchmark reads it)
         self.calls = 0
@@ -54,7 +57,11 @@ class SipTransport(VoiceTransport):
     def _unused_factory(task: Task) -> SipCall:  # pragma: no cover - calls come from lines
         raise RuntimeError("SipTransport places its calls on its lines")
 
-    def send(self, batch: Batch) -> list[Result]:
+    def send(self, batch: Batch, *, promise: Promise | None = None) -> list[Result]:
+        """Call the batch's tasks at once, each on a line of its own. `promise`: the lines
+        the line machine set aside for this claim, given back as calls take theirs."""
+        if promise is not None:
+            promise.settle(promise.left - len(batch.tasks))  # a proxy's people: one call
         if not batch.tasks:
             return []
         own = community_recordings(batch.campaign_id)
@@ -63,22 +70,31 @@ class SipTransport(VoiceTransport):
                            {(t.greeting, Purpose.GREETING) for t in batch.tasks}
                            | {(q.voice, Purpose.QUESTION) for q in batch.spec.questions
                               if q.voice}], own)
+        # This thread holds no database connection while the calls last (a pooled one
+        # would be kept from the other lines for minutes).
+        if not connection.in_atomic_block:
+            connection.close()
         with ThreadPoolExecutor(max_workers=len(batch.tasks),
                                 thread_name_prefix="call") as pool:
-            return list(pool.map(lambda task: self._guarded(batch.spec, task, own),
+            return list(pool.map(lambda task: self._guarded(batch.spec, task, own, promise),
                                  batch.tasks))
 
-    def _guarded(self, spec: Spec, task: Task, own: dict[str, Own] | None = None) -> Result:
+    def _guarded(self, spec: Spec, task: Task, own: dict[str, Own] | None,
+                 promise: Promise | None) -> Result:
+        # Each task gives back its one promised line once: when it takes a line, or when
+        # it ends without one.
+        settle = _Once(promise.settle if promise is not None else None)
         try:
-            return self.call(spec, task, own)
+            return self.call(spec, task, own, took_line=settle)
         except Exception:  # noqa: BLE001 - one call's fault must not lose the batch's others
-            log.exception("a call failed unexpectedly; its attempt is given back")
+            log.exception("a call failed before it was dialled; its attempt is given back")
             return Result(task.key, "not_placed", detail="line fault")
         finally:
-            close_old_connections()
+            settle()
             connections.close_all()
 
-    def call(self, spec: Spec, task: Task, own: dict[str, Own] | None = None) -> Result:
+    def call(self, spec: Spec, task: Task, own: dict[str, Own] | None = None, *,
+             took_line: Callable[[], None] | None = None) -> Result:
         if not task.phone.strip():
             return Result(task.key, "invalid", detail="no number")
         if not self.lines.may_dial():
@@ -86,20 +102,36 @@ class SipTransport(VoiceTransport):
                           detail=f"trunk down: {self.lines.trunk_detail}"[:200])
         if not number_may_be_called(task.phone):
             return Result(task.key, "capped", detail="number called too often in 24 h")
-        index = self.lines.acquire()
+        connection.close()  # no connection held while waiting for a line and calling
+        # Not past the claim's lease: another machine may call the resident after it.
+        index = self.lines.acquire(timeout=max(self.lease_seconds - 120, 30))
+        if took_line is not None:
+            took_line()
+        if index is None:
+            return Result(task.key, "not_placed", detail="no line free in time")
+        call = SipCall(self.lines.line(index), self.prompts,
+                       dial_uri=self.lines.config.dial_uri, recogniser=self.recogniser,
+                       on_state=lambda state: self.lines.mark(index, state), own=own)
         try:
-            call = SipCall(self.lines.line(index), self.prompts,
-                           dial_uri=self.lines.config.dial_uri, recogniser=self.recogniser,
-                           on_state=lambda state: self.lines.mark(index, state), own=own)
             self.lines.pace()
-            number_dialled(task.phone)
             report = self.converse(call, spec, task)
-            call.cleanup()
+        except Exception:  # noqa: BLE001 - the call must end, and the try counts
+            log.exception("a call failed in the middle; it is hung up and counted as failed")
+            return Result(task.key, "failed" if call.active or call.answered else "not_placed",
+                          detail="robot fault during the call")
         finally:
+            call.hangup()
+            call.cleanup()
+            if call.refused:
+                self.lines.line(index).stop()  # started afresh when it is given back
             self.lines.release(index)
         with self.stats_lock:
             self.calls += 1
             self.keys_heard += call.keys_sent
+        if call.rang or call.answered:
+            number_dialled(task.phone)  # only a call that reached the phone counts
+        if call.refused:
+            return Result(task.key, "not_placed", detail="the line refused to dial; restarted")
         if call.line_lost and not (report.answers or any(p.answers for p in report.people)):
             return Result(task.key, "not_placed", detail="line process died; called again")
         self.lines.trunk_result(report.reason if not call.answered else "200",
@@ -118,15 +150,30 @@ class SipTransport(VoiceTransport):
         return result
 
 
+class _Once:
+    def __init__(self, action: Callable[[], None] | None) -> None:
+        self.action = action
+
+    def __call__(self) -> None:
+        action, self.action = self.action, None
+        if action is not None:
+            action()
+
+
 def _recordings(task: Task, report: CallReport, call: SipCall) -> tuple[Recording, ...]:
     unclear = ({(p.key, key) for p in report.people for key in p.unclear} if report.people
                else {(task.contact_id, key) for key in report.unclear})
     out = []
-    for piece in call.pieces:
+    last = {}  # a question answered twice (asked again): only the last answer is checked
+    for n, piece in enumerate(call.pieces):
         contact = piece.subject if piece.subject is not None else task.contact_id
+        last[(contact, piece.question_key)] = n
+    for n, piece in enumerate(call.pieces):
+        contact = piece.subject if piece.subject is not None else task.contact_id
+        key = (contact, piece.question_key)
         out.append(Recording(contact_id=contact, question_key=piece.question_key,
                              wav=piece.wav, heard=piece.heard, seconds=piece.seconds,
-                             unclear=(contact, piece.question_key) in unclear))
+                             unclear=key in unclear and last[key] == n))
     return tuple(out)
 
 
