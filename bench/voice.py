@@ -100,8 +100,9 @@ def child(args: argparse.Namespace) -> int:
 
     folder = Path(tempfile.mkdtemp(prefix="fangkong-bench-voice-"))
     # Every port below the kernel's ephemeral range (32768 on): a port taken at random by
-    # an outgoing connection would stop a line or a phone from starting.
-    rig = Rig(folder / "rig", port=24060, phone_ports=25000)
+    # an outgoing connection would stop a line or a phone from starting. The phones start
+    # at 26000, clear of RabbitMQ's 25672 (the 168th phone once landed on it).
+    rig = Rig(folder / "rig", port=24060, phone_ports=26000)
     rig.start()
     results = []
     try:

@@ -189,7 +189,7 @@ class Rig:
                          rtp_port=self.phone_ports + 2000 + RTP_PORTS_PER_LINE * index,
                          account=f"<sip:{number}@{self.trunk}>;{params}",
                          jack=self.jack, source=voice or self.silence(), record=record,
-                         listen=self.host,
+                         listen=self.host, keep_log=True,
                          rtp_timeout=3)
         engine.start()
         self._registered(engine)
