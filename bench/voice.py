@@ -7,6 +7,8 @@ keys). The phones run on the same cores as the lines, so the figures are those o
 machine that also plays every resident.
 
 For each number of lines (`--lines 10,20,40` runs each in turn):
+- **warm-up**: one short silent call to every phone first (a phone opens its JACK client
+  on its first call; cold phones made the first run slower and lose keys);
 - **floor**: the same lines call the same phones with the same prompts, driven by the
   simplest loop that can (a fixed prompt order per script on `SipCall`: no dialogue, no
   answer understanding, no database);
@@ -35,24 +37,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.common import emit, percentile, run_child, say, scratch_environment
+from fangkong.followup.channels.voice.sip.rig import (
+    KEYS_FEVER,
+    KEYS_NO_FEVER,
+    SHORT_QUESTIONNAIRE,
+)
 
 BENCH = "voice"
 TARGET_LINES = 40
 LATE_S = 0.3
-NO_FEVER = [(0.6, "2")]
-FEVER = [(0.6, "1"), (0.4, "385#"), (0.4, "1")]
-SPEC = {
-    "questions": [
-        {"key": "fever", "kind": "yes_no", "label": "今天有没有发烧？",
-         "voice": "发烧按1，没有按2。"},
-        {"key": "temperature", "kind": "temperature", "label": "体温",
-         "voice": "请输入体温，按井号。", "when": {"fever": True}},
-    ],
-    "rules": [
-        {"key": "fever", "kind": "threshold", "question": "temperature", "op": ">=",
-         "value": "37.3", "severity": "high", "title": "发热", "deadline_minutes": 120},
-    ],
-}
+NO_FEVER = KEYS_NO_FEVER
+FEVER = KEYS_FEVER
+SPEC = SHORT_QUESTIONNAIRE
 PURPOSE = "健康随访"
 
 
@@ -136,6 +132,7 @@ def level(args, rig, folder: Path, lines: int, calls: int) -> dict:  # noqa: ANN
     machine = LineMachineLoop(config, name=f"bench-{lines}")
     try:
         machine.lines.start()
+        warm_up(machine, numbers, rig)
         floor = floor_run(machine, numbers, scripts, rig)
         for phone in rig.phones.values():
             phone.pressed = 0
@@ -240,6 +237,36 @@ def floor_run(machine, numbers: list[str], scripts: dict, rig) -> dict:  # noqa:
 
     return _timed(machine, rig, numbers, lambda: _pool(one, numbers, len(lines._lines)),
                   keys)
+
+
+def warm_up(machine, numbers: list[str], rig) -> None:  # noqa: ANN001
+    """One short silent call to every phone before anything is measured: a baresip phone
+    opens its JACK client on its first call, which made the first run of a level (the
+    floor) slower and lose keys on cold phones."""
+    from fangkong.followup.channels.voice.sip.call import SipCall
+
+    lines = machine.lines
+    scripts = {n: rig.phones[n].keys for n in numbers}
+    for number in numbers:
+        rig.phones[number].keys = []
+
+    def one(number: str) -> int:
+        index = lines.acquire()
+        try:
+            call = SipCall(lines.line(index), machine.prompts, dial_uri=lines.config.dial_uri)
+            call.dial(number, ring_timeout_s=10)
+            time.sleep(0.5)
+            call.hangup()
+            call.cleanup()
+        finally:
+            lines.release(index)
+        return 0
+
+    _pool(one, numbers, len(lines._lines))
+    time.sleep(1.0)
+    for number in numbers:
+        rig.phones[number].keys = scripts[number]
+        rig.phones[number].pressed = 0
 
 
 def _pool(one, numbers: list[str], width: int) -> int:  # noqa: ANN001

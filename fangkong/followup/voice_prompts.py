@@ -18,11 +18,9 @@ is not audited.
 from __future__ import annotations
 
 import sys
-import wave
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
-from io import BytesIO
 from itertools import accumulate
 from operator import add
 from typing import TYPE_CHECKING
@@ -40,6 +38,7 @@ from fangkong.audit.models import AuditAction
 from fangkong.audit.services import audit_record
 from fangkong.followup import selectors
 from fangkong.followup.channels.voice.callcontrol import Prompt
+from fangkong.followup.channels.voice.sip.audio import to_wav
 from fangkong.followup.models import Campaign, VoicePrompt
 from fangkong.followup.questions import parse_spec
 from fangkong.lib import clock
@@ -237,17 +236,7 @@ def wav_to_phone(data: bytes) -> tuple[bytes, float]:
                                   "not covered, speak close to the phone and record again."))
     if sys.byteorder == "big":
         phone.byteswap()
-    return _wav(phone.tobytes()), round(len(phone) / PHONE_RATE, 2)
-
-
-def _wav(pcm: bytes) -> bytes:
-    out = BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(PHONE_RATE)
-        w.writeframes(pcm)
-    return out.getvalue()
+    return to_wav(phone.tobytes(), PHONE_RATE), round(len(phone) / PHONE_RATE, 2)
 
 
 # --- reads ------------------------------------------------------------------------------

@@ -30,7 +30,14 @@ from django.db.models import Max
 from fangkong.followup.channels.voice.callcontrol import Prompt, Purpose
 from fangkong.followup.channels.voice.sip.lines import SipConfig
 from fangkong.followup.channels.voice.sip.machine import LineMachineLoop
-from fangkong.followup.channels.voice.sip.rig import BUSY, DECLINE, Rig
+from fangkong.followup.channels.voice.sip.rig import (
+    BUSY,
+    DECLINE,
+    KEYS_FEVER,
+    KEYS_NO_FEVER,
+    SHORT_QUESTIONNAIRE,
+    Rig,
+)
 from fangkong.followup.models import (
     Alert,
     Attempt,
@@ -51,24 +58,13 @@ from fangkong.residents.personal import seal_phone
 from tests.followup.test_worker_crash import CommittedData
 from tests.sip.conftest import sip_missing
 
-SPEC = {
-    "questions": [
-        {"key": "fever", "kind": "yes_no", "label": "今天有没有发烧？",
-         "voice": "发烧按1，没有按2。"},
-        {"key": "temperature", "kind": "temperature", "label": "体温",
-         "voice": "请输入体温，按井号。", "when": {"fever": True}},
-    ],
-    "rules": [
-        {"key": "fever", "kind": "threshold", "question": "temperature", "op": ">=",
-         "value": "37.3", "severity": "high", "title": "发热", "deadline_minutes": 120},
-    ],
-}
+SPEC = SHORT_QUESTIONNAIRE
 PURPOSE = "健康随访"
 PLAN = [{"channel": "voice", "at": 0, "retries": 1, "spacing": 2, "busy_spacing": 1},
         {"channel": "visit", "at": 10}]
 # Keys: no fever; fever 38.5 (typed, then "1" to confirm the read-back).
-NO_FEVER = [(0.6, "2")]
-FEVER = [(0.6, "1"), (0.4, "385#"), (0.4, "1")]
+NO_FEVER = KEYS_NO_FEVER
+FEVER = KEYS_FEVER
 RIG_PORT, PHONE_PORTS, LINE_PORTS = 25160, 26200, 22000
 
 

@@ -37,6 +37,23 @@ from fangkong.followup.channels.voice.sip.baresip import (
 )
 
 log = logging.getLogger("fangkong.voice")
+# A short questionnaire for calls to the rig's phones (tests, `bench voice`): short
+# prompts keep a call to a few seconds. The keys a phone presses to answer it:
+# no fever (one key), or a fever of 38.5 typed and confirmed (six keys).
+SHORT_QUESTIONNAIRE = {
+    "questions": [
+        {"key": "fever", "kind": "yes_no", "label": "今天有没有发烧？",
+         "voice": "发烧按1，没有按2。"},
+        {"key": "temperature", "kind": "temperature", "label": "体温",
+         "voice": "请输入体温，按井号。", "when": {"fever": True}},
+    ],
+    "rules": [
+        {"key": "fever", "kind": "threshold", "question": "temperature", "op": ">=",
+         "value": "37.3", "severity": "high", "title": "发热", "deadline_minutes": 120},
+    ],
+}
+KEYS_NO_FEVER = [(0.6, "2")]
+KEYS_FEVER = [(0.6, "1"), (0.4, "385#"), (0.4, "1")]
 BUSY, DECLINE, TRUNK_FAULT = "1990486", "1990603", "1990503"
 KAMAILIO_MODULES = ("/usr/lib/x86_64-linux-gnu/kamailio/modules/",
                     "/usr/lib/aarch64-linux-gnu/kamailio/modules/",
