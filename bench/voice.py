@@ -101,6 +101,8 @@ def child(args: argparse.Namespace) -> int:
     rig = Rig(folder / "rig", port=24060, phone_ports=26000)
     rig.start()
     results = []
+    # One community with a resident for every call of every level.
+    city_for(sum(args.calls or 2 * lines for lines in levels(args.lines)))
     try:
         for lines in levels(args.lines):
             calls = args.calls or 2 * lines
@@ -346,6 +348,16 @@ def phones_by_resident(numbers: list[str]) -> dict[int, str]:
     return dict(_PHONES)
 
 
+def city_for(calls: int) -> None:
+    """A synthetic community with residents enough for `calls` (half of them spare: not
+    every resident is active and without a proxy)."""
+    from fangkong.synth.city import CitySpec
+    from fangkong.synth.load import load_city
+
+    load_city(CitySpec(residents=max(400, 2 * calls), seed=8, districts=1, streets=1,
+                       communities=1))
+
+
 def open_round(numbers: list[str]):  # noqa: ANN201
     """A community with one resident per number, a running campaign calling them now."""
     from fangkong.accounts.models import User
@@ -358,16 +370,10 @@ def open_round(numbers: list[str]):  # noqa: ANN201
     from fangkong.residents.models import Resident, ResidentStatus, Tag
     from fangkong.residents.personal import seal_phone
 
-    if not Area.objects.filter(kind=AreaKind.COMMUNITY).exists():
-        from fangkong.synth.city import CitySpec
-        from fangkong.synth.load import load_city
-
-        load_city(CitySpec(residents=max(400, 2 * len(numbers)), seed=8, districts=1,
-                           streets=1, communities=1))
     community = Area.objects.filter(kind=AreaKind.COMMUNITY).order_by("pk").first()
     secretary, _new = User.objects.get_or_create(
         username="bench-secretary", defaults={"role": "community_secretary", "area": community})
-    tag, _new = Tag.objects.get_or_create(slug=f"voice{len(numbers)}",
+    tag, _new = Tag.objects.get_or_create(slug=f"voice{len(_PHONES)}",  # one per level
                                           defaults={"name": "voice"})
     residents = list(Resident.objects.filter(community=community, status=ResidentStatus.ACTIVE,
                                              proxies__isnull=True)
