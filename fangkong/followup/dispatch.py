@@ -251,16 +251,16 @@ def process_claimed(*, campaign: Campaign, round_: Round, plan: tuple[Step, ...]
             changed.append(contact)
         _attempts_record(attempts, now)
         _contacts_move(changed)
-        _recordings_keep(results.values(), by_pk, held, keys, key_of, now)
+        _recordings_keep(results.values(), by_pk, held, keys, now)
     return len(changed)
 
 
 def _recordings_keep(results, by_pk: dict[int, Contact], held: set[int],  # noqa: ANN001
-                     keys: dict[int, str], key_of: dict[int, str], now: datetime) -> None:
-    """What residents said on the calls, sealed, with the attempt it was said in."""
+                     keys: dict[int, str], now: datetime) -> None:
+    """What residents said on the calls, sealed, with the attempt it was said in (only
+    for contacts this worker still holds, all of them claimed in this batch)."""
     items = [(by_pk[rec.contact_id], keys[rec.contact_id], rec)
-             for result in results for rec in result.recordings
-             if rec.contact_id in held and rec.contact_id in key_of]
+             for result in results for rec in result.recordings if rec.contact_id in held]
     if items:
         from fangkong.followup.recordings import recordings_store
 
@@ -327,6 +327,16 @@ def worker_channels() -> frozenset[str]:
     return frozenset(channels)
 
 
+def _open_rounds(now: datetime) -> Iterator[tuple[Round, tuple[Step, ...]]]:
+    """The rounds open now of running campaigns, each with its campaign's plan."""
+    rounds = (Round.objects.filter(status=RoundStatus.OPEN, closes_at__gt=now,
+                                   campaign__status=CampaignStatus.RUNNING)
+              .select_related("campaign", "campaign__area"))
+    for round_ in rounds:
+        yield round_, parse_plan(round_.campaign.plan,
+                                 round_minutes=round_.campaign.round_minutes)
+
+
 def calls_attended(now: datetime | None = None) -> bool:
     """True when some line machine is alive (a heartbeat within the last minute) with its
     trunk up: robot calls are being made."""
@@ -345,11 +355,7 @@ def calls_unattended_move_on(*, now: datetime) -> int:
     if not settings.SIP_TRUNK or calls_attended(now):
         return 0
     moved = 0
-    rounds = (Round.objects.filter(status=RoundStatus.OPEN, closes_at__gt=now,
-                                   campaign__status=CampaignStatus.RUNNING)
-              .select_related("campaign"))
-    for round_ in rounds:
-        plan = parse_plan(round_.campaign.plan, round_minutes=round_.campaign.round_minutes)
+    for round_, plan in _open_rounds(now):
         for index, step in enumerate(plan):
             if step.channel != "voice" or index + 1 >= len(plan):
                 continue
@@ -374,12 +380,8 @@ def due_claims(*, owner: str, now: datetime, limit: int, channels: frozenset[str
     """Claim what is due on every open round's steps of `channels`: up to `limit` contacts
     per step within the campaign's capacity, and `total` in all when given."""
     left = total
-    rounds = (Round.objects.filter(status=RoundStatus.OPEN, closes_at__gt=now,
-                                   campaign__status=CampaignStatus.RUNNING)
-              .select_related("campaign", "campaign__area"))
-    for round_ in rounds:
+    for round_, plan in _open_rounds(now):
         campaign = round_.campaign
-        plan = parse_plan(campaign.plan, round_minutes=campaign.round_minutes)
         for index, step in enumerate(plan):
             if step.channel not in channels or _quiet(campaign, step.channel, now):
                 continue
