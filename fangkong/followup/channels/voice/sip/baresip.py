@@ -85,7 +85,7 @@ class Jack:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        _stop(self.process)
+        stop_process(self.process)
         self.process = None
 
 
@@ -187,6 +187,17 @@ class Baresip:
             return False
         return re.search(r"\bOK\b", re.sub(r"\x1b\[[0-9;]*m", "", info)) is not None
 
+    def wait_registered(self, deadline: float) -> bool:
+        """Ask until the registration is accepted or `deadline` (time.monotonic()) has
+        passed (it may be over before the control socket is connected, so the event
+        cannot be waited for)."""
+        while True:
+            if self.registered():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+
     def alive(self) -> bool:
         return (self.process is not None and self.process.poll() is None
                 and self.control is not None and not self.control.closed.is_set())
@@ -195,7 +206,7 @@ class Baresip:
         if self.control is not None:
             self.control.close()
             self.control = None
-        _stop(self.process)
+        stop_process(self.process)
         self.process = None
 
 
@@ -225,7 +236,9 @@ def _kill_stale(pid_file: Path, program: str) -> None:
         time.sleep(0.05)
 
 
-def _stop(process: subprocess.Popen | None) -> None:
+def stop_process(process: subprocess.Popen | None, *, wait: float = 3.0) -> None:
+    """Stop a process started in a session of its own, with everything it started: TERM,
+    then KILL after `wait` seconds."""
     if process is None or process.poll() is not None:
         return
     try:
@@ -233,10 +246,10 @@ def _stop(process: subprocess.Popen | None) -> None:
     except ProcessLookupError:
         return
     try:
-        process.wait(timeout=3)
+        process.wait(timeout=wait)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             return
-        process.wait(timeout=3)
+        process.wait(timeout=wait)

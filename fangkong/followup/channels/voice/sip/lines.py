@@ -184,11 +184,7 @@ class Lines:
         """Wait until every line's registration with the trunk is accepted. One that is
         not counts as a trunk failure, worded for the operations page."""
         deadline = time.monotonic() + timeout
-        waiting = list(self._lines)
-        while waiting and time.monotonic() < deadline:
-            waiting = [line for line in waiting if not line.registered()]
-            if waiting:
-                time.sleep(0.2)
+        waiting = [line for line in self._lines if not line.wait_registered(deadline)]
         if waiting:
             detail = f"registration with {self.config.host} failed for {len(waiting)} lines"
             log.error("%s: check FANGKONG_SIP_USER and FANGKONG_SIP_PASSWORD", detail)

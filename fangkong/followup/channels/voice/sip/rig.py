@@ -20,9 +20,7 @@ from the moment they answer.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -34,6 +32,7 @@ from fangkong.followup.channels.voice.sip.baresip import (
     Baresip,
     EngineError,
     Jack,
+    stop_process,
 )
 
 log = logging.getLogger("fangkong.voice")
@@ -182,7 +181,7 @@ class Rig:
     def stop_carrier(self) -> None:
         """The carrier goes down (a trunk outage); `start_carrier` brings it back (the
         phones must register again: `reregister`)."""
-        _kill(self.kamailio)
+        stop_process(self.kamailio, wait=5)
         self.kamailio = None
 
     def silence(self) -> Path:
@@ -209,21 +208,12 @@ class Rig:
                          listen=self.host, keep_log=True,
                          rtp_timeout=3)
         engine.start()
-        self._registered(engine)
+        if not engine.wait_registered(time.monotonic() + 10):
+            raise EngineError("phone did not register with the rig's carrier")
         phone = Phone(number, engine, list(keys or []), key_gap)
         phone.watch()
         self.phones[number] = phone
         return phone
-
-    def _registered(self, engine: Baresip, timeout: float = 10.0) -> None:
-        """Wait until the phone's registration is accepted (registering may be over before
-        its control socket is connected, so ask rather than wait for the event)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if engine.registered():
-                return
-            time.sleep(0.1)
-        raise EngineError("phone did not register with the rig's carrier")
 
     def reregister(self) -> None:
         for phone in self.phones.values():
@@ -244,16 +234,3 @@ class Rig:
         self.stop_carrier()
         self.jack.stop()
 
-
-def _kill(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=5)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        process.wait(timeout=5)
