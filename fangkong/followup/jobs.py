@@ -62,7 +62,9 @@ PERIODIC["followup.recordings_purge"] = timedelta(hours=24)
 
 @handler("followup.recordings_purge")
 def recordings_purge(job: Job) -> dict:
-    """Delete the call recordings kept long enough (see followup/recordings.py)."""
+    """Delete the call recordings kept long enough (see followup/recordings.py), and the
+    record of calls placed that the per-number cap no longer looks at."""
     from fangkong.followup.recordings import recordings_purge as purge_recordings
+    from fangkong.followup.retention import number_dials_purge
 
-    return purge_recordings()
+    return {**purge_recordings(), "number_dials": number_dials_purge()}

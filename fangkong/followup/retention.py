@@ -51,3 +51,13 @@ def answers_purge(*, now: datetime | None = None, batch: int = 20_000) -> dict[s
     recordings = CallRecording.objects.filter(contact__in=old).delete()[0]
     return {"answers": erased, "attempt_details": details, "sms_texts": texts,
             "alert_reasons": reasons, "recordings": recordings}
+
+
+def number_dials_purge(*, now: datetime | None = None) -> int:
+    """Forget robot calls placed more than two days ago: the per-number cap looks back 24
+    hours only (`NumberDial`)."""
+    from fangkong.followup.models import NumberDial
+
+    now = now or clock.now()
+    deleted, _ = NumberDial.objects.filter(at__lt=now - timedelta(hours=48)).delete()
+    return deleted

@@ -36,3 +36,15 @@ def test_answers_are_erased_keep_days_after_the_round_closed_but_the_table_still
     assert (after.answered, after.abnormal, after.high) == (before.answered, before.abnormal,
                                                              before.high)
     assert answers_purge(now=later)["answers"] == 0  # idempotent
+
+
+def test_calls_placed_are_forgotten_two_days_later(db, pinned_clock):  # noqa: ANN001
+    from fangkong.followup.models import NumberDial
+    from fangkong.followup.retention import number_dials_purge
+
+    NumberDial.objects.create(number_index="a" * 32, at=at(8, 0) - timedelta(hours=49))
+    NumberDial.objects.create(number_index="a" * 32, at=at(8, 0) - timedelta(hours=47))
+
+    assert number_dials_purge(now=at(8, 0)) == 1
+    assert list(NumberDial.objects.values_list("at", flat=True)) == [
+        at(8, 0) - timedelta(hours=47)]

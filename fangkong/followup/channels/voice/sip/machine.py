@@ -21,7 +21,6 @@ import os
 import socket
 import threading
 import time
-from datetime import timedelta
 
 from django.db import close_old_connections, connections
 
@@ -59,7 +58,6 @@ class LineMachineLoop:
         self.threads: list[threading.Thread] = []
         self.started_at = clock.now()
         self._last_beat = 0.0
-        self._last_tidy = 0.0
 
     def start(self) -> None:
         self.lines.start()
@@ -119,7 +117,7 @@ class LineMachineLoop:
             connections.close_all()
 
     def heartbeat(self, *, force: bool = False) -> None:
-        from fangkong.followup.models import LineMachine, NumberDial
+        from fangkong.followup.models import LineMachine
 
         if not force and time.monotonic() - self._last_beat < HEARTBEAT_SECONDS:
             return
@@ -131,9 +129,6 @@ class LineMachineLoop:
                 trunk_up=self.lines.trunk_up, trunk_detail=self.lines.trunk_detail,
                 trunk_down_since=self.lines.trunk_down_since,
                 restarts=self.lines.restarts, started_at=self.started_at, heartbeat_at=now))
-            if time.monotonic() - self._last_tidy > 3600:
-                self._last_tidy = time.monotonic()
-                NumberDial.objects.filter(at__lt=now - timedelta(hours=48)).delete()
         except Exception:  # noqa: BLE001 - the calls go on without the operations page
             log.exception("line machine heartbeat failed")
 
