@@ -368,7 +368,7 @@ def open_round(numbers: list[str]):  # noqa: ANN201
     from fangkong.lib.phone import parse_phone
     from fangkong.places.models import Area, AreaKind
     from fangkong.residents.models import Resident, ResidentStatus, Tag
-    from fangkong.residents.personal import seal_phone
+    from fangkong.residents.personal import PHONE_FIELDS, seal_phone
 
     community = Area.objects.filter(kind=AreaKind.COMMUNITY).order_by("pk").first()
     secretary, _new = User.objects.get_or_create(
@@ -379,13 +379,10 @@ def open_round(numbers: list[str]):  # noqa: ANN201
                                              proxies__isnull=True)
                      .exclude(tags__slug__startswith="voice").order_by("pk")[:len(numbers)])
     for resident, number in zip(residents, numbers, strict=True):
-        sealed = seal_phone(parse_phone(number))
-        resident.phone_sealed, resident.phone_index = sealed.sealed, sealed.index
-        resident.phone_masked, resident.phone_last4 = sealed.masked, sealed.last4
-        resident.phone_kind = sealed.kind
+        for name, value in seal_phone(parse_phone(number)).fields().items():
+            setattr(resident, name, value)
         _PHONES[resident.pk] = number
-    Resident.objects.bulk_update(residents, ["phone_sealed", "phone_index", "phone_masked",
-                                             "phone_last4", "phone_kind"])
+    Resident.objects.bulk_update(residents, PHONE_FIELDS)
     tag.residents.add(*residents)
     questionnaire = Questionnaire.objects.create(name=f"bench voice {len(numbers)}")
     version = questionnaire.versions.create(number=1, spec=SPEC)

@@ -20,6 +20,18 @@ class SealedPhone:
     last4: str
     kind: str
 
+    def fields(self) -> dict[str, object]:
+        """A resident's phone columns holding this phone (see `NO_PHONE`)."""
+        return {"phone_sealed": self.sealed, "phone_index": self.index,
+                "phone_masked": self.masked, "phone_last4": self.last4,
+                "phone_kind": self.kind}
+
+
+# A resident's phone columns when no phone is known.
+NO_PHONE: dict[str, object] = {"phone_sealed": None, "phone_index": None, "phone_masked": "",
+                               "phone_last4": "", "phone_kind": ""}
+PHONE_FIELDS = tuple(NO_PHONE)
+
 
 @dataclass(frozen=True, slots=True)
 class SealedIdNumber:

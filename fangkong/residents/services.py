@@ -36,6 +36,7 @@ from fangkong.residents.models import (
 )
 from fangkong.residents.personal import (
     ID_NUMBER,
+    NO_PHONE,
     PHONE,
     id_number_index,
     seal_id_number,
@@ -204,8 +205,8 @@ def _apply(resident: Resident, data: ResidentInput, *, creating: bool,
         if data.phone.strip() == "":
             if resident.phone_index is not None:
                 change("phone", resident.phone_masked, "")
-            resident.phone_sealed = resident.phone_index = None
-            resident.phone_masked = resident.phone_last4 = resident.phone_kind = ""
+            for name, value in NO_PHONE.items():
+                setattr(resident, name, value)
         else:
             try:
                 phone = parse_phone(data.phone)
@@ -215,11 +216,8 @@ def _apply(resident: Resident, data: ResidentInput, *, creating: bool,
                 sealed = seal_phone(phone)
                 if sealed.index != resident.phone_index:
                     change("phone", resident.phone_masked, sealed.masked)
-                    resident.phone_sealed = sealed.sealed
-                    resident.phone_index = sealed.index
-                    resident.phone_masked = sealed.masked
-                    resident.phone_last4 = sealed.last4
-                    resident.phone_kind = sealed.kind
+                    for name, value in sealed.fields().items():
+                        setattr(resident, name, value)
 
     for name, choices, label in (
         ("relation", Relation, _("relation to householder")),

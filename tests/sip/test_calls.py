@@ -54,7 +54,7 @@ from fangkong.followup.services import CampaignInput, campaign_create, campaign_
 from fangkong.lib import clock
 from fangkong.lib.phone import parse_phone
 from fangkong.residents.models import Resident, ResidentStatus, Tag
-from fangkong.residents.personal import seal_phone
+from fangkong.residents.personal import PHONE_FIELDS, seal_phone
 from tests.followup.test_worker_crash import CommittedData
 from tests.sip.conftest import sip_missing
 
@@ -124,7 +124,7 @@ class SipCallsTest(CommittedData):
 
     def setUp(self) -> None:
         self.last_alert = Alert.objects.aggregate(last=Max("pk"))["last"] or 0
-        self.phones: dict[int, tuple] = {}
+        self.phones: dict[int, dict] = {}  # residents' own phone columns, put back
         clock.set(clock.now().replace(hour=10, minute=0, second=0, microsecond=0))
         self.addCleanup(clock.reset)
         self.addCleanup(self._tidy)
@@ -134,10 +134,7 @@ class SipCallsTest(CommittedData):
             self.rig.phones.pop(number).engine.stop()
         Alert.objects.filter(pk__gt=self.last_alert).delete()
         Resident.objects.bulk_update(
-            [Resident(pk=pk, phone_sealed=sealed, phone_index=index, phone_masked=masked,
-                      phone_last4=last4, phone_kind=kind)
-             for pk, (sealed, index, masked, last4, kind) in self.phones.items()],
-            ["phone_sealed", "phone_index", "phone_masked", "phone_last4", "phone_kind"])
+            [Resident(pk=pk, **fields) for pk, fields in self.phones.items()], PHONE_FIELDS)
         NumberDial.objects.all().delete()
         LineMachine.objects.all().delete()
 
@@ -159,15 +156,10 @@ class SipCallsTest(CommittedData):
             proxies__isnull=True).order_by("pk")[:len(numbers)])
         tag, _ = Tag.objects.get_or_create(slug="sip_test", defaults={"name": "sip"})
         for resident, number in zip(residents, numbers, strict=True):
-            self.phones[resident.pk] = (resident.phone_sealed, resident.phone_index,
-                                        resident.phone_masked, resident.phone_last4,
-                                        resident.phone_kind)
-            sealed = seal_phone(parse_phone(number))
-            resident.phone_sealed, resident.phone_index = sealed.sealed, sealed.index
-            resident.phone_masked, resident.phone_last4 = sealed.masked, sealed.last4
-            resident.phone_kind = sealed.kind
-            resident.save(update_fields=["phone_sealed", "phone_index", "phone_masked",
-                                         "phone_last4", "phone_kind"])
+            self.phones[resident.pk] = {f: getattr(resident, f) for f in PHONE_FIELDS}
+            for name, value in seal_phone(parse_phone(number)).fields().items():
+                setattr(resident, name, value)
+            resident.save(update_fields=PHONE_FIELDS)
             tag.residents.add(resident)
         return residents
 
